@@ -1,0 +1,167 @@
+# reaper.systemd: development and test entry points.
+#
+# The README documents two commands:
+#   make audit   scan localhost (or INVENTORY=...) and print a per-unit summary
+#   make test    run every test and quality gate, in order, with stage times
+#
+# Both install what they need (Debian packages, .venv from requirements-test.txt).
+# Other stages can be run alone: make venv | unit | lint | sanity | molecule | molecule-NAME.
+# Makefiles in mk/*.mk add targets (the lab images come from there).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+ROOT := $(abspath $(dir $(firstword $(MAKEFILE_LIST))))
+
+# Molecule scenarios that `make test` runs (molecule/<name>/), in order.
+# Add a scenario here once it passes end to end.
+MOLECULE_SCENARIOS ?=
+
+PYTHON ?= python3
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+VENV := $(ROOT)/.venv
+VENV_STAMP := $(VENV)/.reaper-stamp
+VENV_SITE := $(VENV)/lib/python$(PYVER)/site-packages
+BUILD := $(ROOT)/build
+
+# The checkout, seen by Ansible as the collection reaper.systemd (symlink, not committed).
+COLLECTIONS_DIR := $(BUILD)/collections
+COLLECTION_LINK := $(COLLECTIONS_DIR)/ansible_collections/reaper/systemd
+# A real copy for ansible-test (it refuses directory symlinks).
+SANITY_DIR := $(BUILD)/sanity/ansible_collections/reaper/systemd
+SANITY_PYTHON ?= 3.11
+
+# Tools run from the venv; Ansible finds this collection first, then the collections
+# bundled with the `ansible` package in the venv (containers.podman, community.docker).
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_DIR):$(VENV_SITE)
+export ANSIBLE_FORCE_COLOR ?= $(if $(CI),0,1)
+export PY_COLORS ?= $(if $(CI),0,1)
+export DEBIAN_FRONTEND := noninteractive
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# Debian packages the gates need: COMMAND=PACKAGE (py:MODULE=PACKAGE for Python modules).
+APT_PREREQS := git=git tar=tar shellcheck=shellcheck py:ensurepip=python3-venv py:venv=python3-venv
+
+# `make audit` targets localhost unless INVENTORY names an inventory.
+AUDIT_INVENTORY := $(BUILD)/localhost.ini
+INVENTORY ?= $(AUDIT_INVENTORY)
+AUDIT_ARGS ?=
+
+.PHONY: help venv collection-link audit doc unit lint ruff ansible-lint changelog-lint \
+	sanity get-pip-shim molecule test clean distclean
+
+help:
+	@echo "make audit    scan localhost (or INVENTORY=path) and print a per-unit summary"
+	@echo "make test     run every stage: venv lab-images unit lint sanity molecule"
+	@echo "make venv | unit | lint | sanity | molecule | molecule-NAME | lab-images | doc NAME=x | clean"
+
+# ---------------------------------------------------------------- environment
+
+venv: $(VENV_STAMP) collection-link
+
+$(VENV_STAMP): requirements-test.txt requirements.txt
+	@bash tools/apt-ensure.sh $(APT_PREREQS)
+	@if [[ ! -x "$(VENV)/bin/python" ]]; then \
+		echo "venv: creating $(VENV) with $$($(PYTHON) --version)"; \
+		$(PYTHON) -m venv "$(VENV)"; \
+	fi
+	"$(VENV)/bin/python" -m pip install --quiet -r requirements-test.txt
+	@"$(VENV)/bin/python" -m pip check
+	@touch "$@"
+
+collection-link:
+	@mkdir -p "$(dir $(COLLECTION_LINK))"
+	@if [[ "$$(readlink "$(COLLECTION_LINK)" 2>/dev/null)" != "$(ROOT)" ]]; then \
+		ln -sfn "$(ROOT)" "$(COLLECTION_LINK)"; \
+	fi
+
+# ---------------------------------------------------------------- audit
+
+$(AUDIT_INVENTORY):
+	@mkdir -p "$(dir $@)"
+	@printf '%s\n' '[audit]' \
+		'localhost ansible_connection=local ansible_python_interpreter=$(VENV)/bin/python' > "$@"
+
+audit: venv $(AUDIT_INVENTORY)
+	@if [[ ! -f playbooks/audit.yml ]]; then \
+		echo "audit: playbooks/audit.yml does not exist yet" >&2; exit 1; \
+	fi
+	ansible-playbook -i "$(INVENTORY)" playbooks/audit.yml $(AUDIT_ARGS)
+
+# Module documentation through the collection link: make doc NAME=process_facts
+NAME ?= process_facts
+doc: venv
+	ansible-doc reaper.systemd.$(NAME)
+
+# ---------------------------------------------------------------- gates
+
+unit: venv
+	@if [[ ! -d tests/unit ]]; then echo "unit: tests/unit is missing" >&2; exit 1; fi
+	@rc=0; python -m pytest tests/unit -p no:cacheprovider $(PYTEST_ARGS) || rc=$$?; \
+	if [[ $$rc -eq 5 ]]; then echo "unit: pytest collected no test: that is a failure" >&2; exit 1; fi; \
+	exit $$rc
+
+lint: ruff changelog-lint ansible-lint
+
+ruff: venv
+	ruff check .
+	ruff format --check .
+
+changelog-lint: venv
+	antsibull-changelog lint
+
+ansible-lint: venv
+	ansible-lint
+
+# ansible-test reads the cached get-pip script named after the pip version it pins.
+get-pip-shim: venv
+	@v=$$(sed -n "s/^ *pip='\([0-9.]*\)',*$$/\1/p" "$(VENV_SITE)/ansible_test/_internal/python_requirements.py"); \
+	if [[ -z "$$v" ]]; then echo "get-pip-shim: cannot read ansible-test's pip version" >&2; exit 1; fi; \
+	dest="$$HOME/.ansible/test/cache/get_pip_$${v//./_}.py"; \
+	mkdir -p "$$(dirname "$$dest")"; \
+	if ! cmp -s tools/get_pip_shim.py "$$dest"; then cp tools/get_pip_shim.py "$$dest"; echo "get-pip-shim: installed $$dest"; fi
+
+sanity: venv get-pip-shim
+	bash tools/sanity-tree.sh "$(ROOT)" "$(SANITY_DIR)"
+	cd "$(SANITY_DIR)" && env -u ANSIBLE_COLLECTIONS_PATH \
+		ansible-test sanity --python $(SANITY_PYTHON) --venv --color $(if $(CI),no,yes) $(SANITY_ARGS)
+
+molecule: venv
+	@if [[ -z "$(strip $(MOLECULE_SCENARIOS))" ]]; then \
+		echo "molecule: no scenario is listed in MOLECULE_SCENARIOS"; \
+	else \
+		for s in $(MOLECULE_SCENARIOS); do $(MAKE) --no-print-directory molecule-$$s; done; \
+	fi
+
+molecule-%: venv
+	@if [[ ! -f "molecule/$*/molecule.yml" ]]; then echo "molecule: no scenario molecule/$*" >&2; exit 1; fi
+	molecule test -s $*
+
+# ---------------------------------------------------------------- everything
+
+TEST_STAGES = venv lab-images unit lint sanity \
+	$(if $(strip $(MOLECULE_SCENARIOS)),$(addprefix molecule-,$(MOLECULE_SCENARIOS)),molecule)
+
+test:
+	@MAKE="$(MAKE)" bash tools/run-stages.sh $(TEST_STAGES)
+
+clean:
+	rm -rf build tests/output reaper-report .pytest_cache .ruff_cache
+
+distclean: clean
+	rm -rf .venv
+
+# ---------------------------------------------------------------- extensions
+
+# Other parts of the project add their targets in mk/*.mk (for example mk/lab.mk).
+-include $(wildcard $(ROOT)/mk/*.mk)
+
+# Until mk/lab.mk provides the real target.
+ifeq ($(wildcard $(ROOT)/mk/lab.mk),)
+.PHONY: lab-images
+lab-images:
+	@echo "lab-images: mk/lab.mk does not exist yet: no lab image to build"
+endif
