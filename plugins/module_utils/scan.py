@@ -1,0 +1,229 @@
+# -*- coding: utf-8 -*-
+# Copyright: reaper.systemd contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one entry point for detection: scan the host once and return the facts.
+
+Used by the process_facts and reap modules, by the cleanup command the timer
+runs, and by the benchmarks. Stdlib only: no Ansible on the host is needed.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from . import cgroups, findings, proc_table, systemd_units, unit_names
+from .analysis import Analyzer
+
+CAP_DAC_OVERRIDE = 1
+CAP_DAC_READ_SEARCH = 2
+CAP_SYS_PTRACE = 19
+
+
+class OptionError(ValueError):
+    """An option value the scan cannot work with; the message says what to fix."""
+
+
+class ScanOptions:
+    """What to scan and the thresholds that turn observations into findings."""
+
+    def __init__(
+        self,
+        units=None,
+        min_zombie_age=60,
+        min_zombies=1,
+        tasks_usage_warn=0.8,
+        pid_usage_warn=0.8,
+        journal_since=None,
+        max_items=100,
+        backend="procfs",
+    ):
+        self.units = list(units or [])
+        self.min_zombie_age = min_zombie_age
+        self.min_zombies = min_zombies
+        self.tasks_usage_warn = tasks_usage_warn
+        self.pid_usage_warn = pid_usage_warn
+        self.journal_since = journal_since
+        self.max_items = max_items
+        self.backend = backend
+        self.validate()
+
+    def validate(self):
+        for pattern in self.units:
+            problem = unit_names.check_pattern(pattern)
+            if problem:
+                raise OptionError(problem)
+        for name in ("min_zombie_age", "min_zombies", "max_items"):
+            _require_number(name, getattr(self, name), minimum=0)
+        for name in ("tasks_usage_warn", "pid_usage_warn"):
+            _require_number(name, getattr(self, name), minimum=0, maximum=1)
+        if self.backend not in proc_table.BACKENDS:
+            raise OptionError("backend must be one of %s, got %r" % (", ".join(proc_table.BACKENDS), self.backend))
+
+
+def _require_number(name, value, minimum=None, maximum=None):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise OptionError("%s must be a number, got %r" % (name, value))
+    if minimum is not None and value < minimum:
+        raise OptionError("%s must be >= %s, got %r" % (name, minimum, value))
+    if maximum is not None and value > maximum:
+        raise OptionError("%s must be <= %s (a ratio), got %r" % (name, maximum, value))
+
+
+class ScanResult:
+    def __init__(self, facts, table, units, analysis):
+        self.facts = facts
+        self.table = table
+        self.units = units
+        self.analysis = analysis
+
+
+class HostPaths:
+    """Where the scan reads the host from; tests point these at synthetic trees."""
+
+    def __init__(self, proc_root="/proc", run_systemd="/run/systemd"):
+        self.proc_root = proc_root
+        self.run_systemd = run_systemd
+
+    @property
+    def sessions_dir(self):
+        return os.path.join(self.run_systemd, "sessions")
+
+    @property
+    def booted_marker(self):
+        return os.path.join(self.run_systemd, "system")
+
+
+def _read_int(path):
+    try:
+        with open(path) as handle:
+            return int(handle.read().split()[0])
+    except (IOError, OSError, ValueError, IndexError):
+        return None
+
+
+def _privilege(proc_root):
+    """'full' when environ of every user's processes is readable (CAP_SYS_PTRACE + DAC)."""
+    try:
+        with open(os.path.join(proc_root, "self", "status")) as handle:
+            for line in handle:
+                if line.startswith("CapEff:"):
+                    caps = int(line.split()[1], 16)
+                    break
+            else:
+                return "limited"
+    except (IOError, OSError, ValueError):
+        return "limited"
+    has = lambda bit: bool(caps & (1 << bit))  # noqa: E731
+    if has(CAP_SYS_PTRACE) and (has(CAP_DAC_READ_SEARCH) or has(CAP_DAC_OVERRIDE)):
+        return "full"
+    return "limited"
+
+
+def _ratio(used, limit):
+    if not limit:
+        return None
+    return round(used / float(limit), 4)
+
+
+def _capped(items, limit):
+    return sorted(items, key=lambda i: i["pid"])[: int(limit)]
+
+
+def scan(options, paths=None, runner=systemd_units.default_runner, clock=None, hz=None):
+    """Scan the host once: ScanResult with the facts, the process table and the units."""
+    paths = paths or HostPaths()
+    view, pid1_raw = cgroups.read_view(paths.proc_root)
+    is_systemd = systemd_units.systemd_is_pid1(paths.booted_marker)
+    units = {}
+    version = None
+    if is_systemd:
+        units, init_scope_cgroup = systemd_units.read_units(runner)
+        version = systemd_units.systemd_version(runner)
+        view = view.with_init_scope(pid1_raw, init_scope_cgroup)
+    table = proc_table.snapshot(view, options.backend, paths.proc_root, clock, hz)
+    analysis = Analyzer(table, units, paths.sessions_dir).run()
+    journal_counts = (
+        systemd_units.journal_leftover_counts(options.journal_since, runner)
+        if (is_systemd and options.journal_since)
+        else None
+    )
+
+    host = _host_facts(options, paths, table, analysis, is_systemd, version, view)
+    selected, unmatched = unit_names.select(list(units), options.units)
+    unit_facts = {}
+    found = []
+    for name in selected:
+        unit = units[name]
+        leaks = analysis.by_unit[name]
+        unit_facts[name] = _unit_facts(unit, leaks, options.max_items)
+        if journal_counts is not None:
+            unit_facts[name]["journal_leftover_messages"] = journal_counts.get(name, 0)
+        found.extend(findings.unit_findings(name, unit, leaks, options))
+    found.extend(findings.host_findings(host, analysis, options))
+    facts = {
+        "host": host,
+        "units": unit_facts,
+        "findings": findings.sort_findings(found),
+        "unmatched": unmatched,
+    }
+    return ScanResult(facts, table, units, analysis)
+
+
+def _host_facts(options, paths, table, analysis, is_systemd, version, view):
+    live = [p for p in table.processes.values() if not p.kthread]
+    threads = sum(p.num_threads for p in table.processes.values())
+    pid_max = _read_int(os.path.join(paths.proc_root, "sys", "kernel", "pid_max"))
+    threads_max = _read_int(os.path.join(paths.proc_root, "sys", "kernel", "threads-max"))
+    privilege = _privilege(paths.proc_root)
+    if table.environ_denied:
+        privilege = "limited"
+    return {
+        "systemd": is_systemd,
+        "systemd_version": version,
+        "cgroup_layout": view.layout,
+        "backend": table.backend,
+        "privilege": privilege,
+        "pid_max": pid_max,
+        "threads_max": threads_max,
+        "processes": len(live),
+        "threads": threads,
+        "zombies": sum(1 for p in live if p.is_zombie),
+        "pid_usage": _ratio(threads, pid_max),
+        "thread_usage": _ratio(threads, threads_max),
+        "zombies_outside_units": _capped(analysis.zombies_outside_units, options.max_items),
+        "unattributed_escapes": _capped(analysis.unattributed_escapes, options.max_items),
+        "environ_denied": table.environ_denied,
+        "unreadable_processes": table.unreadable,
+    }
+
+
+def _unit_facts(unit, leaks, max_items):
+    return {
+        "active_state": unit.active_state,
+        "sub_state": unit.sub_state,
+        "main_pid": unit.main_pid,
+        "control_group": unit.control_group or None,
+        "kill_mode": unit.kill_mode,
+        "kill_signal": unit.kill_signal,
+        "send_sigkill": unit.send_sigkill,
+        "timeout_stop_sec": unit.timeout_stop_sec,
+        "tasks_current": unit.tasks_current,
+        "tasks_max": unit.tasks_max,
+        "tasks_usage": unit.tasks_usage,
+        "delegate": unit.delegate,
+        "n_restarts": unit.n_restarts,
+        "invocation_id": unit.invocation_id,
+        "processes": leaks.processes,
+        "zombies": _capped(leaks.zombies, max_items),
+        "leftovers": _capped(leaks.leftovers, max_items),
+        "survivors": _capped(leaks.survivors, max_items),
+        "escaped": _capped(leaks.escaped, max_items),
+        "counts": {
+            "zombies": len(leaks.zombies),
+            "leftovers": len(leaks.leftovers),
+            "survivors": len(leaks.survivors),
+            "escaped": len(leaks.escaped),
+        },
+    }

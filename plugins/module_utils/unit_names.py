@@ -1,0 +1,74 @@
+# -*- coding: utf-8 -*-
+# Copyright: reaper.systemd contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validate service names and glob patterns the way systemd would accept them.
+
+Stdlib only: the cleanup command runs this on hosts without Ansible.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import fnmatch
+import re
+
+# systemd's unit name alphabet (unit-name.c: VALID_CHARS plus '@' for instances)
+# extended with the glob characters systemctl accepts in patterns.
+_NAME_CHARS = re.compile(r"^[A-Za-z0-9:_.\\@-]+$")
+_PATTERN_CHARS = re.compile(r"^[A-Za-z0-9:_.\\@*?\[\]!-]+$")
+UNIT_NAME_MAX = 255
+OTHER_UNIT_TYPES = (
+    ".socket",
+    ".timer",
+    ".scope",
+    ".slice",
+    ".mount",
+    ".automount",
+    ".swap",
+    ".path",
+    ".target",
+    ".device",
+)
+
+
+def check_pattern(pattern, allow_glob=True):
+    """Return an error message for a bad unit name or pattern, or None."""
+    if not isinstance(pattern, str) or not pattern:
+        return "unit name must be a non-empty string, got %r" % (pattern,)
+    if "/" in pattern or ".." in pattern:
+        return "unit name %r must not contain '/' or '..'" % pattern
+    if len(pattern) > UNIT_NAME_MAX:
+        return "unit name %r is longer than %d characters" % (pattern[:40] + "...", UNIT_NAME_MAX)
+    alphabet = _PATTERN_CHARS if allow_glob else _NAME_CHARS
+    if not alphabet.match(pattern):
+        return (
+            "unit name %r contains characters systemd does not accept "
+            "(allowed: letters, digits, ':', '-', '_', '.', '\\', '@'%s)"
+            % (pattern, ", and the globs '*', '?', '[...]'" if allow_glob else "")
+        )
+    if pattern.startswith(".") or pattern.startswith("@"):
+        return "unit name %r must not start with '.' or '@'" % pattern
+    if pattern.endswith(OTHER_UNIT_TYPES):
+        return "%r is not a service: only .service units are in scope" % pattern
+    return None
+
+
+def normalize(pattern):
+    """Names without a suffix mean services, as with systemctl ('nginx' -> 'nginx.service')."""
+    if pattern.endswith(".service") or pattern.endswith("*"):
+        return pattern
+    return pattern + ".service"
+
+
+def matches(name, patterns):
+    return any(fnmatch.fnmatchcase(name, normalize(p)) for p in patterns)
+
+
+def select(names, patterns):
+    """Names matched by the patterns (all when patterns is empty) and the patterns that matched nothing."""
+    if not patterns:
+        return sorted(names), []
+    selected = [name for name in sorted(names) if matches(name, patterns)]
+    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(n, normalize(p)) for n in names)]
+    return selected, unmatched

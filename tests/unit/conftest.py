@@ -1,0 +1,14 @@
+"""Make the checkout importable as ansible_collections.reaper.systemd for plain pytest runs."""
+
+import os
+import sys
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+COLLECTIONS = os.path.join(REPO, "build", "pytest-collections")
+LINK = os.path.join(COLLECTIONS, "ansible_collections", "reaper", "systemd")
+
+if not os.path.lexists(LINK):
+    os.makedirs(os.path.dirname(LINK), exist_ok=True)
+    os.symlink(REPO, LINK)
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)

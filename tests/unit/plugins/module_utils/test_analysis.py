@@ -1,0 +1,376 @@
+"""Detection rules on synthetic hosts, for every cgroup layout the design names."""
+
+import pytest
+
+from ansible_collections.reaper.systemd.tests.unit.plugins.module_utils.fake_host import FakeHost, ticks_at
+
+LAYOUTS = [
+    pytest.param(dict(layout="legacy"), id="legacy"),
+    pytest.param(dict(layout="hybrid"), id="hybrid"),
+    pytest.param(dict(layout="unified"), id="unified"),
+    pytest.param(
+        dict(layout="hybrid", proc_prefix="/libpod_parent/libpod-1f2e", systemd_prefix="/libpod_parent/libpod-1f2e"),
+        id="podman-prefix",
+    ),
+    pytest.param(dict(layout="unified", proc_prefix="/payload"), id="nsenter-prefix"),
+]
+SVC = "/system.slice/%s"
+
+
+def codes(facts, unit):
+    return sorted(f["code"] for f in facts["findings"] if f["unit"] == unit)
+
+
+def pids(items):
+    return sorted(i["pid"] for i in items)
+
+
+@pytest.fixture(params=LAYOUTS)
+def host(request, tmp_path):
+    return FakeHost(tmp_path, **request.param)
+
+
+def test_zombies_are_attributed_through_their_parent(host):
+    host.add_unit(
+        "factory.service", MainPID=100, ExecMainPID=100, ControlGroup=SVC % "factory.service", InvocationID="f1"
+    )
+    host.add_unit(
+        "worker.service", MainPID=200, ExecMainPID=200, ControlGroup=SVC % "worker.service", InvocationID="w1"
+    )
+    host.add_process(100, 1, "factory", cgroup=SVC % "factory.service", environ={"INVOCATION_ID": "f1"})
+    for pid in (101, 102, 103):
+        host.add_process(pid, 100, "child", state="Z", session=100, cgroup=SVC % "factory.service", start=ticks_at(50))
+    host.add_process(200, 1, "worker-main", cgroup=SVC % "worker.service", environ={"INVOCATION_ID": "w1"})
+    host.add_process(201, 200, "worker", session=200, cgroup=SVC % "worker.service", environ={"INVOCATION_ID": "w1"})
+    host.add_process(202, 201, "job", state="Z", session=200, cgroup=SVC % "worker.service", start=ticks_at(50))
+    host.add_process(300, 1, "orphan-parent", cgroup="/user.slice")
+    host.add_process(301, 300, "orphan", state="Z", cgroup="/user.slice", start=ticks_at(50))
+
+    facts = host.scan(min_zombie_age=60).facts
+
+    factory = facts["units"]["factory.service"]
+    assert pids(factory["zombies"]) == [101, 102, 103]
+    assert all(z["ppid"] == 100 and z["parent_is_main"] and z["parent_comm"] == "factory" for z in factory["zombies"])
+    assert factory["counts"]["zombies"] == 3
+    worker = facts["units"]["worker.service"]["zombies"]
+    assert [(z["pid"], z["ppid"], z["parent_is_main"]) for z in worker] == [(202, 201, False)]
+    assert pids(facts["host"]["zombies_outside_units"]) == [301]
+    assert facts["host"]["zombies"] == 5
+    assert "zombies" in codes(facts, "factory.service")
+    worker_finding = [f for f in facts["findings"] if f["unit"] == "worker.service"][0]
+    assert "kill_worker_parent" in worker_finding["remedy"]
+    assert any(f["code"] == "zombies" and f["unit"] is None for f in facts["findings"])
+
+
+def test_young_zombies_are_listed_but_not_flagged(host):
+    host.add_unit("factory.service", MainPID=100, ControlGroup=SVC % "factory.service")
+    host.add_process(100, 1, "factory", cgroup=SVC % "factory.service")
+    host.add_process(101, 100, "child", state="Z", cgroup=SVC % "factory.service", start=ticks_at(9890))
+    facts = host.scan(min_zombie_age=60).facts
+    assert pids(facts["units"]["factory.service"]["zombies"]) == [101]
+    assert facts["units"]["factory.service"]["zombies"][0]["age_s"] == pytest.approx(10.0, abs=0.2)
+    assert "zombies" not in codes(facts, "factory.service")
+    assert "zombies" in codes(host.scan(min_zombie_age=5).facts, "factory.service")
+
+
+def test_min_zombies_threshold(host):
+    host.add_unit("factory.service", MainPID=100, ControlGroup=SVC % "factory.service")
+    host.add_process(100, 1, "factory", cgroup=SVC % "factory.service")
+    host.add_process(101, 100, "child", state="Z", cgroup=SVC % "factory.service", start=ticks_at(10))
+    assert "zombies" not in codes(host.scan(min_zombies=2).facts, "factory.service")
+
+
+def test_leftovers_of_a_stopped_unit(host):
+    host.add_unit(
+        "legacy.service",
+        ActiveState="inactive",
+        SubState="dead",
+        KillMode="process",
+        ControlGroup=SVC % "legacy.service",
+        InvocationID="l1",
+    )
+    host.add_process(
+        400, 1, "legacy-child", session=390, cgroup=SVC % "legacy.service", environ={"INVOCATION_ID": "l1"}
+    )
+    host.add_process(
+        401, 1, "legacy-child", session=390, cgroup=SVC % "legacy.service", environ={"INVOCATION_ID": "l1"}
+    )
+    host.add_unit("clean.service", ActiveState="inactive", SubState="dead")
+    facts = host.scan().facts
+    legacy = facts["units"]["legacy.service"]
+    assert pids(legacy["leftovers"]) == [400, 401]
+    assert legacy["counts"] == {"zombies": 0, "leftovers": 2, "survivors": 0, "escaped": 0}
+    assert codes(facts, "legacy.service") == ["leftovers", "weak_killmode"]
+    weak = [f for f in facts["findings"] if f["code"] == "weak_killmode"][0]
+    assert weak["severity"] == "warning" and "killmode_hardening" in weak["remedy"]
+    assert facts["units"]["clean.service"]["control_group"] is None
+    assert codes(facts, "clean.service") == []
+
+
+def test_survivors_by_invocation_id(host):
+    host.add_unit(
+        "svc.service",
+        MainPID=500,
+        ControlGroup=SVC % "svc.service",
+        InvocationID="new",
+        KillMode="process",
+        InactiveExitTimestampMonotonic=int(5000e6),
+        NRestarts=1,
+    )
+    host.add_process(
+        500, 1, "svc", cgroup=SVC % "svc.service", start=ticks_at(5000.1), environ={"INVOCATION_ID": "new"}
+    )
+    host.add_process(
+        501, 1, "old-child", cgroup=SVC % "svc.service", start=ticks_at(4000), environ={"INVOCATION_ID": "old"}
+    )
+    # forked by the survivor after the restart: still of the old invocation
+    host.add_process(
+        502, 501, "old-grandchild", cgroup=SVC % "svc.service", start=ticks_at(6000), environ={"INVOCATION_ID": "old"}
+    )
+    host.add_process(
+        503, 500, "new-child", cgroup=SVC % "svc.service", start=ticks_at(6000), environ={"INVOCATION_ID": "new"}
+    )
+    facts = host.scan().facts
+    assert pids(facts["units"]["svc.service"]["survivors"]) == [501]
+    assert codes(facts, "svc.service") == ["survivors", "weak_killmode"]
+
+
+def test_survivors_by_start_time_without_environ(host, monkeypatch):
+    host.add_unit(
+        "svc.service",
+        MainPID=500,
+        ControlGroup=SVC % "svc.service",
+        InvocationID="new",
+        InactiveExitTimestampMonotonic=int(5000e6),
+    )
+    host.add_process(500, 1, "svc", cgroup=SVC % "svc.service", start=ticks_at(5000.2))
+    host.add_process(501, 1, "old-child", cgroup=SVC % "svc.service", start=ticks_at(4000))
+    host.deny_environ(500, 501)
+    facts = host.scan(monkeypatch).facts
+    assert pids(facts["units"]["svc.service"]["survivors"]) == [501]
+    assert facts["host"]["privilege"] == "limited"
+    assert facts["host"]["environ_denied"] >= 1
+
+
+def test_forking_main_that_started_before_active_is_not_a_survivor(host, monkeypatch):
+    # Type=forking: activation began at 5000 s, the daemon forked at 5000.3 s and the
+    # unit became active at 5001 s. Only InactiveExit is the right reference.
+    host.add_unit(
+        "forking.service",
+        MainPID=611,
+        ControlGroup=SVC % "forking.service",
+        InvocationID="fk",
+        InactiveExitTimestampMonotonic=int(5000e6),
+    )
+    host.add_process(611, 1, "daemon", session=611, cgroup=SVC % "forking.service", start=ticks_at(5000.3))
+    # a tick of rounding must not make the very first process a survivor
+    host.add_process(612, 611, "helper", session=611, cgroup=SVC % "forking.service", start=ticks_at(4999.99))
+    host.deny_environ(611, 612)
+    facts = host.scan(monkeypatch).facts
+    assert facts["units"]["forking.service"]["survivors"] == []
+    assert codes(facts, "forking.service") == []
+
+
+def test_invocation_id_of_another_unit_wins_over_survivor(host):
+    host.add_unit("origin.service", MainPID=700, ControlGroup=SVC % "origin.service", InvocationID="o1")
+    host.add_unit(
+        "host.service",
+        MainPID=800,
+        ControlGroup=SVC % "host.service",
+        InvocationID="h2",
+        InactiveExitTimestampMonotonic=int(5000e6),
+    )
+    host.add_process(700, 1, "origin", cgroup=SVC % "origin.service", environ={"INVOCATION_ID": "o1"})
+    host.add_process(800, 1, "host", cgroup=SVC % "host.service", start=ticks_at(5001), environ={"INVOCATION_ID": "h2"})
+    # moved from origin into host.service's cgroup long ago: old by start time, but origin's
+    host.add_process(
+        701, 1, "moved", session=700, cgroup=SVC % "host.service", start=ticks_at(100), environ={"INVOCATION_ID": "o1"}
+    )
+    facts = host.scan().facts
+    escaped = facts["units"]["origin.service"]["escaped"]
+    assert [(e["pid"], e["now_in"], e["route"]) for e in escaped] == [(701, "host.service", "cgroup_move")]
+    assert escaped[0]["evidence"] == ["invocation_id", "session_id"]
+    assert facts["units"]["host.service"]["survivors"] == []
+    assert codes(facts, "origin.service") == ["escaped"]
+
+
+def test_scope_escape_by_session_id_and_ancestry(host):
+    host.add_unit(
+        "runner.service", MainPID=900, ExecMainPID=900, ControlGroup=SVC % "runner.service", InvocationID="r1"
+    )
+    host.add_process(900, 1, "runner", cgroup=SVC % "runner.service", environ={"INVOCATION_ID": "r1"})
+    host.add_process(
+        901,
+        900,
+        "sleep",
+        session=900,
+        cgroup="/system.slice/run-r1234.scope",
+        environ={"INVOCATION_ID": "scope-own-id"},
+    )
+    facts = host.scan().facts
+    escaped = facts["units"]["runner.service"]["escaped"]
+    assert [(e["pid"], e["now_in"], e["route"], e["evidence"]) for e in escaped] == [
+        (901, "run-r1234.scope", "scope", ["session_id", "ancestry"])
+    ]
+
+
+def test_pam_session_escape_through_ancestry_of_several_processes(host):
+    host.add_unit("pam.service", MainPID=1000, ExecMainPID=1000, ControlGroup=SVC % "pam.service", InvocationID="p1")
+    host.add_session("7", CLASS="background", SERVICE="runuser-l", UID="0")
+    scope = "/user.slice/user-0.slice/session-7.scope"
+    host.add_process(1000, 1, "pam-main", cgroup=SVC % "pam.service", environ={"INVOCATION_ID": "p1"})
+    host.add_process(1001, 1000, "runuser", session=1000, cgroup=scope, environ={"INVOCATION_ID": "p1"})
+    host.add_process(1002, 1001, "bash", session=1002, cgroup=scope)
+    host.add_process(1003, 1002, "sleep", session=1002, cgroup=scope)
+    facts = host.scan().facts
+    escaped = dict((e["pid"], e) for e in facts["units"]["pam.service"]["escaped"])
+    assert sorted(escaped) == [1001, 1002, 1003]
+    assert escaped[1001]["evidence"] == ["invocation_id", "session_id", "ancestry"]
+    assert escaped[1003]["evidence"] == ["ancestry"]
+    assert all(e["route"] == "pam_session" and e["now_in"] == "session-7.scope" for e in escaped.values())
+
+
+def test_orphaned_background_session_is_an_unattributed_escape(host):
+    host.add_session("8", CLASS="background", SERVICE="runuser-l", UID="0")
+    host.add_process(1100, 1, "sleep", session=1100, cgroup="/user.slice/user-0.slice/session-8.scope")
+    facts = host.scan().facts
+    items = facts["host"]["unattributed_escapes"]
+    assert [(i["pid"], i["route"], i["evidence"]) for i in items] == [(1100, "pam_session", [])]
+    assert items[0]["session"]["service"] == "runuser-l"
+    assert [f["code"] for f in facts["findings"]] == ["unattributed_escape"]
+
+
+def test_interactive_logins_and_containers_are_not_escapes(host):
+    host.add_unit("ssh.service", MainPID=1200, ExecMainPID=1200, ControlGroup=SVC % "ssh.service", InvocationID="s1")
+    host.add_unit("containerd.service", MainPID=1300, ControlGroup=SVC % "containerd.service", InvocationID="c1")
+    host.add_session("3", CLASS="user", SERVICE="sshd", UID="1000")
+    host.add_process(1200, 1, "sshd", cgroup=SVC % "ssh.service", environ={"INVOCATION_ID": "s1"})
+    host.add_process(
+        1201,
+        1200,
+        "sshd",
+        session=1201,
+        cgroup="/user.slice/user-1000.slice/session-3.scope",
+        environ={"INVOCATION_ID": "s1"},
+    )
+    host.add_process(1202, 1201, "bash", uid=1000, session=1202, cgroup="/user.slice/user-1000.slice/session-3.scope")
+    host.add_process(1300, 1, "containerd", cgroup=SVC % "containerd.service", environ={"INVOCATION_ID": "c1"})
+    host.add_process(1301, 1300, "shim", cgroup=SVC % "containerd.service", environ={"INVOCATION_ID": "c1"})
+    host.add_process(1302, 1301, "nginx", session=1302, cgroup="/system.slice/docker-0123abcd.scope")
+    facts = host.scan().facts
+    assert facts["units"]["ssh.service"]["escaped"] == []
+    assert facts["units"]["containerd.service"]["escaped"] == []
+    assert facts["findings"] == []
+
+
+def test_delegated_subcgroups_belong_to_the_unit(host):
+    host.add_unit("deleg.service", MainPID=1400, ControlGroup=SVC % "deleg.service", Delegate="yes", InvocationID="d1")
+    host.add_process(1400, 1, "deleg", cgroup=SVC % "deleg.service" + "/supervisor", environ={"INVOCATION_ID": "d1"})
+    host.add_process(
+        1401,
+        1400,
+        "payload",
+        session=1400,
+        cgroup=SVC % "deleg.service" + "/payload/a",
+        environ={"INVOCATION_ID": "d1"},
+    )
+    host.add_process(1402, 1401, "payload", session=1400, cgroup=SVC % "deleg.service" + "/payload/b")
+    facts = host.scan().facts
+    unit = facts["units"]["deleg.service"]
+    assert unit["processes"] == 3 and unit["delegate"] is True
+    assert unit["counts"] == {"zombies": 0, "leftovers": 0, "survivors": 0, "escaped": 0}
+    assert facts["findings"] == []
+
+
+def test_kernel_threads_are_ignored(host):
+    host.add_process(2, 0, "kthreadd", kthread=True, cgroup="/")
+    host.add_process(3, 2, "kworker/0:0", kthread=True, state="I", cgroup="/")
+    facts = host.scan().facts
+    assert facts["host"]["processes"] == 1  # PID 1 only
+    assert facts["findings"] == []
+
+
+def test_comm_with_spaces_and_parentheses(host):
+    comm = "evil) Z 1 (x"
+    host.add_unit("odd.service", MainPID=1500, ControlGroup=SVC % "odd.service")
+    host.add_process(1500, 1, comm, cgroup=SVC % "odd.service")
+    host.add_process(1501, 1500, "kid", state="Z", cgroup=SVC % "odd.service", start=ticks_at(10))
+    zombies = host.scan().facts["units"]["odd.service"]["zombies"]
+    assert [(z["pid"], z["ppid"], z["parent_comm"]) for z in zombies] == [(1501, 1500, comm)]
+
+
+def test_processes_vanishing_mid_scan_are_skipped(host):
+    host.add_unit("svc.service", MainPID=1600, ControlGroup=SVC % "svc.service")
+    host.add_process(1600, 1, "svc", cgroup=SVC % "svc.service")
+    host.add_vanished(1601)
+    result = host.scan()
+    assert sorted(result.table.processes) == [1, 1600]
+    assert result.facts["host"]["unreadable_processes"] == 0
+
+
+def test_host_findings_for_pid_and_thread_usage(host):
+    host.add_process(1700, 1, "forkbomb", threads=31500, cgroup="/user.slice")
+    facts = host.scan(pid_usage_warn=0.8).facts
+    found = dict((f["code"], f) for f in facts["findings"])
+    assert found["pid_usage"]["severity"] == "critical"  # 31501 / 32768 >= 0.95
+    assert "thread_usage" not in found
+    assert facts["host"]["threads"] == 31501
+
+
+def test_unit_setting_findings(host):
+    host.add_unit("none.service", KillMode="none", ControlGroup=SVC % "none.service", MainPID=1800)
+    host.add_unit("nokill.service", SendSIGKILL="no", ControlGroup=SVC % "nokill.service", MainPID=1801)
+    host.add_unit("full.service", TasksCurrent=95, TasksMax=100, ControlGroup=SVC % "full.service", MainPID=1802)
+    for pid, name in ((1800, "none"), (1801, "nokill"), (1802, "full")):
+        host.add_process(pid, 1, name, cgroup=SVC % (name + ".service"))
+    facts = host.scan().facts
+    assert codes(facts, "none.service") == ["killmode_none_deprecated"]
+    assert codes(facts, "nokill.service") == ["sendsigkill_off"]
+    full = [f for f in facts["findings"] if f["unit"] == "full.service"]
+    assert [(f["code"], f["severity"]) for f in full] == [("tasks_usage", "critical")]
+    assert facts["units"]["full.service"]["tasks_usage"] == 0.95
+    assert facts["units"]["full.service"]["timeout_stop_sec"] == 90.0
+    assert facts["units"]["full.service"]["kill_signal"] == "SIGTERM"
+
+
+def test_unit_patterns_select_and_report_unmatched(host):
+    for name in ("worker@a.service", "worker@b.service", "nginx.service"):
+        host.add_unit(name)
+    facts = host.scan(units=["worker@*", "nginx", "absent*"]).facts
+    assert sorted(facts["units"]) == ["nginx.service", "worker@a.service", "worker@b.service"]
+    assert facts["unmatched"] == ["absent*"]
+
+
+def test_max_items_caps_lists_but_not_counts(host):
+    host.add_unit("factory.service", MainPID=100, ControlGroup=SVC % "factory.service")
+    host.add_process(100, 1, "factory", cgroup=SVC % "factory.service")
+    for pid in range(101, 121):
+        host.add_process(pid, 100, "child", state="Z", cgroup=SVC % "factory.service", start=ticks_at(10))
+    unit = host.scan(max_items=5).facts["units"]["factory.service"]
+    assert pids(unit["zombies"]) == [101, 102, 103, 104, 105]
+    assert unit["counts"]["zombies"] == 20
+
+
+def test_journal_leftover_messages_are_counted(host):
+    host.add_unit("legacy.service")
+    host.journal = (
+        '{"UNIT": "legacy.service", "MESSAGE": "legacy.service: Found left-over process 77 (sleep) in control group'
+        ' while starting unit. Ignoring."}\n'
+        '{"UNIT": "legacy.service", "MESSAGE": "legacy.service: Unit process 78 (sleep) remains running after unit'
+        ' stopped."}\n'
+        '{"UNIT": "legacy.service", "MESSAGE": "Started legacy.service."}\n'
+    )
+    facts = host.scan(journal_since="-1h").facts
+    assert facts["units"]["legacy.service"]["journal_leftover_messages"] == 2
+
+
+def test_host_without_systemd_reports_host_facts_and_zombies(tmp_path):
+    host = FakeHost(tmp_path, systemd=False)
+    host.add_process(50, 1, "shell")
+    host.add_process(51, 50, "defunct", state="Z", start=ticks_at(10))
+    facts = host.scan().facts
+    assert facts["host"]["systemd"] is False and facts["host"]["systemd_version"] is None
+    assert facts["units"] == {}
+    assert [(z["pid"], z["ppid"], z["parent_comm"]) for z in facts["host"]["zombies_outside_units"]] == [
+        (51, 50, "shell")
+    ]
