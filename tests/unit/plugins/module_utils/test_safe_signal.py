@@ -86,12 +86,13 @@ def test_terminate_live_child_is_gone(child):
 
 def test_terminate_escalates_to_sigkill(stubborn_child):
     ident = _stat(stubborn_child.pid)
-    _reaper_thread(stubborn_child)
+    reaper = _reaper_thread(stubborn_child)
     started = time.monotonic()
     result = ss.terminate(stubborn_child.pid, ident['starttime'], grace=0.5, reap_wait=2)
     assert result.signals == ['SIGTERM', 'SIGKILL']
     assert result.outcome == ss.GONE
     assert time.monotonic() - started >= 0.5
+    reaper.join(5)
     assert stubborn_child.returncode == -signal.SIGKILL
 
 
