@@ -124,9 +124,16 @@ get-pip-shim: venv
 	mkdir -p "$$(dirname "$$dest")"; \
 	if ! cmp -s tools/get_pip_shim.py "$$dest"; then cp tools/get_pip_shim.py "$$dest"; echo "get-pip-shim: installed $$dest"; fi
 
+# One run at a time: runs share the copy and ansible-test's virtualenvs in ~/.ansible/test.
+SANITY_LOCK := $(HOME)/.ansible/test/reaper-systemd-sanity.lock
+
 sanity: venv get-pip-shim
-	bash tools/sanity-tree.sh "$(ROOT)" "$(SANITY_DIR)"
-	cd "$(SANITY_DIR)" && env -u ANSIBLE_COLLECTIONS_PATH \
+	@mkdir -p "$(dir $(SANITY_LOCK))"; exec 9>"$(SANITY_LOCK)"; \
+	if ! flock -n 9; then echo "sanity: waiting for another ansible-test sanity run to finish"; flock 9; fi; \
+	bash tools/sanity-tree.sh "$(ROOT)" "$(SANITY_DIR)"; \
+	cd "$(SANITY_DIR)"; \
+	echo "ansible-test sanity --python $(SANITY_PYTHON) --venv $(SANITY_ARGS)  (in $(SANITY_DIR))"; \
+	env -u ANSIBLE_COLLECTIONS_PATH \
 		ansible-test sanity --python $(SANITY_PYTHON) --venv --color $(if $(CI),no,yes) $(SANITY_ARGS)
 
 molecule: venv
