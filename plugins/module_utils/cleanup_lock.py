@@ -48,8 +48,9 @@ class CleanupLock:
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 holder = self.holder()
-                raise LockHeld('another cleanup is running (lock %s held%s)'
-                               % (self.path, ' by PID %d' % holder if holder else ''))
+                raise LockHeld(
+                    'another cleanup is running (lock %s held%s)' % (self.path, ' by PID %d' % holder if holder else '')
+                )
             raise
         # only the holder writes, and only after locking
         os.ftruncate(fd, 0)

@@ -61,7 +61,7 @@ class Journal:
         self.socket_path = socket_path
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
-        self.sent = []          # entries written, for results and tests
+        self.sent = []  # entries written, for results and tests
 
     def available(self):
         return self.enabled and os.path.exists(self.socket_path)

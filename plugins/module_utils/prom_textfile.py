@@ -90,8 +90,12 @@ def samples_from(facts, counters, started, finished):
     ({'action|result': n}) and the run's timing."""
     samples = []
     units = facts.get('units') or {}
-    for metric, key in (('reaper_unit_zombies', 'zombies'), ('reaper_unit_leftovers', 'leftovers'),
-                        ('reaper_unit_survivors', 'survivors'), ('reaper_unit_escaped', 'escaped')):
+    for metric, key in (
+        ('reaper_unit_zombies', 'zombies'),
+        ('reaper_unit_leftovers', 'leftovers'),
+        ('reaper_unit_survivors', 'survivors'),
+        ('reaper_unit_escaped', 'escaped'),
+    ):
         for name in sorted(units):
             counts = units[name].get('counts') or {}
             samples.append((metric, {'unit': name}, int(counts.get(key, len(units[name].get(key) or [])))))

@@ -31,19 +31,25 @@ __metaclass__ = type
 
 BUILTIN_DENY = ('systemd-*', 'dbus*', 'ssh*', 'user@*', 'getty@*', 'reaper-cleanup*')
 
-ACTIONS = ('nudge_parent', 'restart_unit', 'kill_leftovers', 'kill_survivors', 'terminate_escaped',
-           'kill_worker_parent')
+ACTIONS = (
+    'nudge_parent',
+    'restart_unit',
+    'kill_leftovers',
+    'kill_survivors',
+    'terminate_escaped',
+    'kill_worker_parent',
+)
 UNIT_ACTIONS = ('restart_unit',)
 SAFE_KILL_MODES = ('control-group', 'mixed')
 
 # results (also the `result` label of reaper_actions_total)
-DONE = 'done'                  # acted and the target is really gone / fixed
-NOT_CLEANED = 'not_cleaned'    # acted but the state shows it did not help
-REFUSED = 'refused'            # a guard rail refused at action time
-VANISHED = 'vanished'          # target gone before we acted (nothing sent)
-FAILED = 'failed'              # the action itself failed
-TIMEOUT = 'timeout'            # the action did not finish within action_timeout
-PLANNED = 'planned'            # dry-run / check mode
+DONE = 'done'  # acted and the target is really gone / fixed
+NOT_CLEANED = 'not_cleaned'  # acted but the state shows it did not help
+REFUSED = 'refused'  # a guard rail refused at action time
+VANISHED = 'vanished'  # target gone before we acted (nothing sent)
+FAILED = 'failed'  # the action itself failed
+TIMEOUT = 'timeout'  # the action did not finish within action_timeout
+PLANNED = 'planned'  # dry-run / check mode
 
 
 class PolicyError(ValueError):
@@ -61,11 +67,32 @@ def _number(name, value, minimum, integer=False):
 class Policy:
     """What the operator allows. ``units`` is required: nothing is in scope by default."""
 
-    FIELDS = ('units', 'actions', 'deny', 'min_zombies', 'min_zombie_age', 'max_actions', 'cooldown', 'grace',
-              'action_timeout', 'dry_run')
+    FIELDS = (
+        'units',
+        'actions',
+        'deny',
+        'min_zombies',
+        'min_zombie_age',
+        'max_actions',
+        'cooldown',
+        'grace',
+        'action_timeout',
+        'dry_run',
+    )
 
-    def __init__(self, units, actions=(), deny=(), min_zombies=1, min_zombie_age=60, max_actions=10,
-                 cooldown=3600, grace=10.0, action_timeout=120, dry_run=False):
+    def __init__(
+        self,
+        units,
+        actions=(),
+        deny=(),
+        min_zombies=1,
+        min_zombie_age=60,
+        max_actions=10,
+        cooldown=3600,
+        grace=10.0,
+        action_timeout=120,
+        dry_run=False,
+    ):
         self.units = list(units or [])
         self.actions = list(actions or [])
         self.deny = list(deny or [])
@@ -219,8 +246,18 @@ def plan(facts, processes, policy, state=None, now=None, guard=None):
             result.skip(kind, unit, why, pid)
             return
         claimed.add(pid)
-        candidates.append(Action(kind, unit, reason, pid=pid, starttime=proc.starttime, cgroup=proc.cgroup,
-                                 comm=proc.comm, evidence=evidence))
+        candidates.append(
+            Action(
+                kind,
+                unit,
+                reason,
+                pid=pid,
+                starttime=proc.starttime,
+                cgroup=proc.cgroup,
+                comm=proc.comm,
+                evidence=evidence,
+            )
+        )
 
     for name in sorted(facts.get('units') or {}):
         unit = facts['units'][name]
@@ -238,8 +275,12 @@ def plan(facts, processes, policy, state=None, now=None, guard=None):
         until = cleanup_state.cooldown_until(state or {}, name, policy.cooldown)
         if until is not None and until > now:
             for kind in wanted:
-                result.skip(kind, name, 'cool-down: last action on this unit at %s, next allowed at %s'
-                            % (_fmt_ts(until - policy.cooldown), _fmt_ts(until)))
+                result.skip(
+                    kind,
+                    name,
+                    'cool-down: last action on this unit at %s, next allowed at %s'
+                    % (_fmt_ts(until - policy.cooldown), _fmt_ts(until)),
+                )
             continue
         _plan_unit(name, unit, zombies, policy, allowed, result, candidates, add_process)
 
@@ -255,8 +296,11 @@ def _wanted(unit, zombies, policy, allowed):
     wanted = []
     if len(zombies) >= policy.min_zombies:
         wanted.extend(k for k in ('restart_unit', 'kill_worker_parent', 'nudge_parent') if k in allowed)
-    for kind, key in (('kill_leftovers', 'leftovers'), ('kill_survivors', 'survivors'),
-                      ('terminate_escaped', 'escaped')):
+    for kind, key in (
+        ('kill_leftovers', 'leftovers'),
+        ('kill_survivors', 'survivors'),
+        ('terminate_escaped', 'escaped'),
+    ):
         if kind in allowed and unit.get(key):
             wanted.append(kind)
     return wanted
@@ -271,17 +315,30 @@ def _plan_unit(name, unit, zombies, policy, allowed, result, candidates, add_pro
         if active != 'active':
             result.skip('restart_unit', name, 'unit is %s: restart_unit never starts an inactive unit' % active)
         elif kill_mode not in SAFE_KILL_MODES:
-            result.skip('restart_unit', name, 'KillMode=%s: a restart would leave the leaking workers alive; '
-                        'harden first (reaper.systemd.killmode_hardening)' % kill_mode)
+            result.skip(
+                'restart_unit',
+                name,
+                'KillMode=%s: a restart would leave the leaking workers alive; '
+                'harden first (reaper.systemd.killmode_hardening)' % kill_mode,
+            )
         else:
             restart = True
-            candidates.append(Action(
-                'restart_unit', name,
-                '%d zombies at least %ss old (min_zombies=%d)' % (len(zombies), policy.min_zombie_age,
-                                                                 policy.min_zombies),
-                evidence={'zombies': len(zombies), 'main_pid': main_pid, 'kill_mode': kill_mode,
-                          'tasks_current': unit.get('tasks_current'), 'tasks_max': unit.get('tasks_max'),
-                          'invocation_id': unit.get('invocation_id')}))
+            candidates.append(
+                Action(
+                    'restart_unit',
+                    name,
+                    '%d zombies at least %ss old (min_zombies=%d)'
+                    % (len(zombies), policy.min_zombie_age, policy.min_zombies),
+                    evidence={
+                        'zombies': len(zombies),
+                        'main_pid': main_pid,
+                        'kill_mode': kill_mode,
+                        'tasks_current': unit.get('tasks_current'),
+                        'tasks_max': unit.get('tasks_max'),
+                        'invocation_id': unit.get('invocation_id'),
+                    },
+                )
+            )
 
     if len(zombies) >= policy.min_zombies and not restart:
         parents = {}
@@ -293,24 +350,44 @@ def _plan_unit(name, unit, zombies, policy, allowed, result, candidates, add_pro
             evidence = {'zombies': len(items), 'zombie_pids': [z['pid'] for z in items][:20]}
             if 'kill_worker_parent' in allowed:
                 if is_main:
-                    result.skip('kill_worker_parent', name, 'PID %d is the main PID: never killed '
-                                '(use restart_unit)' % ppid, ppid)
+                    result.skip(
+                        'kill_worker_parent',
+                        name,
+                        'PID %d is the main PID: never killed (use restart_unit)' % ppid,
+                        ppid,
+                    )
                 else:
-                    add_process('kill_worker_parent', name, ppid,
-                                'parent of %d zombies and not the main PID' % len(items), evidence=evidence)
+                    add_process(
+                        'kill_worker_parent',
+                        name,
+                        ppid,
+                        'parent of %d zombies and not the main PID' % len(items),
+                        evidence=evidence,
+                    )
                     continue
             if 'nudge_parent' in allowed:
-                add_process('nudge_parent', name, ppid, 'parent of %d zombies: SIGCHLD may make it reap them'
-                            % len(items), evidence=evidence)
+                add_process(
+                    'nudge_parent',
+                    name,
+                    ppid,
+                    'parent of %d zombies: SIGCHLD may make it reap them' % len(items),
+                    evidence=evidence,
+                )
 
     if 'kill_leftovers' in allowed and unit.get('leftovers'):
         if active in ('inactive', 'failed'):
             for item in unit['leftovers']:
-                add_process('kill_leftovers', name, item['pid'], 'left in the cgroup of the %s unit' % active,
-                            evidence={'age_s': item.get('age_s'), 'uid': item.get('uid')})
+                add_process(
+                    'kill_leftovers',
+                    name,
+                    item['pid'],
+                    'left in the cgroup of the %s unit' % active,
+                    evidence={'age_s': item.get('age_s'), 'uid': item.get('uid')},
+                )
         else:
-            result.skip('kill_leftovers', name, 'unit is %s: left-overs are killed only for stopped or failed '
-                        'units' % active)
+            result.skip(
+                'kill_leftovers', name, 'unit is %s: left-overs are killed only for stopped or failed units' % active
+            )
 
     if 'kill_survivors' in allowed and unit.get('survivors'):
         if restart:
@@ -320,26 +397,39 @@ def _plan_unit(name, unit, zombies, policy, allowed, result, candidates, add_pro
         else:
             for item in unit['survivors']:
                 if item['pid'] == main_pid:
-                    result.skip('kill_survivors', name, 'PID %d is the main PID: never killed' % main_pid,
-                                item['pid'])
+                    result.skip('kill_survivors', name, 'PID %d is the main PID: never killed' % main_pid, item['pid'])
                     continue
-                add_process('kill_survivors', name, item['pid'],
-                            'started before the current invocation %s' % unit.get('invocation_id'),
-                            evidence={'age_s': item.get('age_s'), 'uid': item.get('uid')})
+                add_process(
+                    'kill_survivors',
+                    name,
+                    item['pid'],
+                    'started before the current invocation %s' % unit.get('invocation_id'),
+                    evidence={'age_s': item.get('age_s'), 'uid': item.get('uid')},
+                )
 
     if 'terminate_escaped' in allowed:
         for item in unit.get('escaped') or []:
-            add_process('terminate_escaped', name, item['pid'],
-                        'escaped from %s to %s by %s' % (name, item.get('now_in'), item.get('route')),
-                        evidence={'now_in': item.get('now_in'), 'route': item.get('route'),
-                                  'evidence': item.get('evidence')})
+            add_process(
+                'terminate_escaped',
+                name,
+                item['pid'],
+                'escaped from %s to %s by %s' % (name, item.get('now_in'), item.get('route')),
+                evidence={'now_in': item.get('now_in'), 'route': item.get('route'), 'evidence': item.get('evidence')},
+            )
 
 
 def default_runner(argv, timeout):
     """Run a command; returns (rc, stdout, stderr); raises subprocess.TimeoutExpired."""
     env = dict(os.environ, LC_ALL='C', SYSTEMD_PAGER='', SYSTEMD_COLORS='0')
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=timeout,
-                          universal_newlines=True, check=False)
+    proc = subprocess.run(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=timeout,
+        universal_newlines=True,
+        check=False,
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -347,8 +437,18 @@ class Executor:
     """Runs a plan. ``rescan(units)`` returns fresh scan facts for those units
     (after-evidence); ``runner(argv, timeout)`` runs systemctl."""
 
-    def __init__(self, policy, journal, rescan, runner=default_runner, guard=None, cgroup_view=None,
-                 kill_wait=5.0, nudge_settle=1.0, clock=time.time):
+    def __init__(
+        self,
+        policy,
+        journal,
+        rescan,
+        runner=default_runner,
+        guard=None,
+        cgroup_view=None,
+        kill_wait=5.0,
+        nudge_settle=1.0,
+        clock=time.time,
+    ):
         self.policy = policy
         self.journal = journal
         self.rescan = rescan
@@ -369,8 +469,14 @@ class Executor:
         return results
 
     def run_one(self, action):
-        self.journal.log(action.kind, 'reaper-systemd: %s' % action.describe(), unit=action.unit, pid=action.pid,
-                         reason=action.reason, priority='notice')
+        self.journal.log(
+            action.kind,
+            'reaper-systemd: %s' % action.describe(),
+            unit=action.unit,
+            pid=action.pid,
+            reason=action.reason,
+            priority='notice',
+        )
         started = time.monotonic()
         try:
             if action.kind == 'restart_unit':
@@ -386,10 +492,14 @@ class Executor:
         entry['duration_s'] = round(time.monotonic() - started, 3)
         entry.setdefault('before', action.evidence)
         if entry['result'] in (REFUSED, FAILED, TIMEOUT, NOT_CLEANED):
-            self.journal.log('refused' if entry['result'] == REFUSED else action.kind,
-                             'reaper-systemd: %s: %s (%s)' % (action.describe(), entry['result'],
-                                                             entry.get('message', '')),
-                             unit=action.unit, pid=action.pid, reason=entry.get('message'), priority='warning')
+            self.journal.log(
+                'refused' if entry['result'] == REFUSED else action.kind,
+                'reaper-systemd: %s: %s (%s)' % (action.describe(), entry['result'], entry.get('message', '')),
+                unit=action.unit,
+                pid=action.pid,
+                reason=entry.get('message'),
+                priority='warning',
+            )
         return entry
 
     def _unit_after(self, unit):
@@ -397,33 +507,54 @@ class Executor:
         data = (facts.get('units') or {}).get(unit)
         if data is None:
             return None
-        return {'active_state': data.get('active_state'), 'main_pid': data.get('main_pid'),
-                'invocation_id': data.get('invocation_id'), 'counts': data.get('counts'),
-                'zombie_parents': sorted(set(z.get('ppid') for z in data.get('zombies') or []))}
+        return {
+            'active_state': data.get('active_state'),
+            'main_pid': data.get('main_pid'),
+            'invocation_id': data.get('invocation_id'),
+            'counts': data.get('counts'),
+            'zombie_parents': sorted(set(z.get('ppid') for z in data.get('zombies') or [])),
+        }
 
     def _restart(self, action):
         argv = ['systemctl', 'restart', '--no-ask-password', action.unit]
         try:
             rc, _out, err = self.runner(argv, self.policy.action_timeout)
         except subprocess.TimeoutExpired:
-            return {'result': TIMEOUT, 'changed': True, 'after': self._unit_after(action.unit),
-                    'message': 'systemctl restart did not finish within %ss; the job goes on in systemd'
-                    % self.policy.action_timeout}
+            return {
+                'result': TIMEOUT,
+                'changed': True,
+                'after': self._unit_after(action.unit),
+                'message': 'systemctl restart did not finish within %ss; the job goes on in systemd'
+                % self.policy.action_timeout,
+            }
         after = self._unit_after(action.unit)
         if rc != 0:
-            return {'result': FAILED, 'changed': True, 'after': after,
-                    'message': 'systemctl restart failed (rc=%d): %s' % (rc, (err or '').strip())}
+            return {
+                'result': FAILED,
+                'changed': True,
+                'after': after,
+                'message': 'systemctl restart failed (rc=%d): %s' % (rc, (err or '').strip()),
+            }
         zombies_after = ((after or {}).get('counts') or {}).get('zombies', 0)
         if after and after.get('active_state') == 'active' and zombies_after < action.evidence.get('zombies', 0):
-            return {'result': DONE, 'changed': True, 'after': after,
-                    'message': 'zombies %d -> %d' % (action.evidence.get('zombies', 0), zombies_after)}
-        return {'result': NOT_CLEANED, 'changed': True, 'after': after,
-                'message': 'restarted but the unit is %s with %d zombies'
-                % ((after or {}).get('active_state'), zombies_after)}
+            return {
+                'result': DONE,
+                'changed': True,
+                'after': after,
+                'message': 'zombies %d -> %d' % (action.evidence.get('zombies', 0), zombies_after),
+            }
+        return {
+            'result': NOT_CLEANED,
+            'changed': True,
+            'after': after,
+            'message': 'restarted but the unit is %s with %d zombies'
+            % ((after or {}).get('active_state'), zombies_after),
+        }
 
     def _nudge(self, action):
-        res = safe_signal.send(action.pid, signal.SIGCHLD, action.starttime, action.cgroup, guard=self.guard,
-                               cgroup_view=self.cgroup_view)
+        res = safe_signal.send(
+            action.pid, signal.SIGCHLD, action.starttime, action.cgroup, guard=self.guard, cgroup_view=self.cgroup_view
+        )
         if res.outcome == safe_signal.REFUSED:
             return {'result': REFUSED, 'changed': False, 'message': res.reason, 'signals': []}
         if res.outcome == safe_signal.VANISHED:
@@ -435,17 +566,39 @@ class Executor:
         before = action.evidence.get('zombies', 0)
         after = {'process': res.after, 'zombies_of_parent': len(left)}
         if len(left) < before:
-            return {'result': DONE, 'changed': True, 'signals': res.signals, 'after': after,
-                    'message': 'parent reaped %d of %d zombies' % (before - len(left), before)}
-        return {'result': NOT_CLEANED, 'changed': True, 'signals': res.signals, 'after': after,
-                'message': 'SIGCHLD sent but the parent reaped nothing (no SIGCHLD handler?)'}
+            return {
+                'result': DONE,
+                'changed': True,
+                'signals': res.signals,
+                'after': after,
+                'message': 'parent reaped %d of %d zombies' % (before - len(left), before),
+            }
+        return {
+            'result': NOT_CLEANED,
+            'changed': True,
+            'signals': res.signals,
+            'after': after,
+            'message': 'SIGCHLD sent but the parent reaped nothing (no SIGCHLD handler?)',
+        }
 
     def _terminate(self, action):
         grace = min(float(self.policy.grace), max(0.0, self.policy.action_timeout - self.kill_wait - 1))
-        res = safe_signal.terminate(action.pid, action.starttime, action.cgroup, grace=grace,
-                                    kill_wait=self.kill_wait, guard=self.guard, cgroup_view=self.cgroup_view)
-        out = {'signals': res.signals, 'after': res.after, 'message': res.reason,
-               'changed': res.acted, 'outcome': res.outcome}
+        res = safe_signal.terminate(
+            action.pid,
+            action.starttime,
+            action.cgroup,
+            grace=grace,
+            kill_wait=self.kill_wait,
+            guard=self.guard,
+            cgroup_view=self.cgroup_view,
+        )
+        out = {
+            'signals': res.signals,
+            'after': res.after,
+            'message': res.reason,
+            'changed': res.acted,
+            'outcome': res.outcome,
+        }
         if res.outcome == safe_signal.REFUSED:
             out['result'] = REFUSED
         elif res.outcome == safe_signal.VANISHED:

@@ -32,12 +32,12 @@ __metaclass__ = type
 PF_KTHREAD = 0x00200000
 
 # outcomes of terminate()/send()
-GONE = 'gone'                    # process no longer exists (cleaned)
-ZOMBIE = 'zombie'                # dead but not reaped by its parent: not cleaned
-RUNNING = 'still_running'        # survived SIGTERM and SIGKILL (D state...)
-SIGNALLED = 'signalled'          # signal delivered, process alive (nudge)
-REFUSED = 'refused'              # guard rail refused to signal
-VANISHED = 'vanished'            # gone before we touched it (nothing sent)
+GONE = 'gone'  # process no longer exists (cleaned)
+ZOMBIE = 'zombie'  # dead but not reaped by its parent: not cleaned
+RUNNING = 'still_running'  # survived SIGTERM and SIGKILL (D state...)
+SIGNALLED = 'signalled'  # signal delivered, process alive (nudge)
+REFUSED = 'refused'  # guard rail refused to signal
+VANISHED = 'vanished'  # gone before we touched it (nothing sent)
 
 
 class Refused(Exception):
@@ -60,7 +60,7 @@ def pidfd_support():
 def parse_stat(text):
     """Parse /proc/PID/stat text (the scan's parser: split after the LAST ')')."""
     fields = StatFields(text)
-    pid = int(text[:text.index('(')].strip())
+    pid = int(text[: text.index('(')].strip())
     return {
         'pid': pid,
         'comm': fields.comm,
@@ -96,7 +96,7 @@ def cgroup_paths(text):
             continue
         path = parts[2]
         if path.endswith(' (deleted)'):
-            path = path[:-len(' (deleted)')]
+            path = path[: -len(' (deleted)')]
         paths.append(path)
     return paths
 
@@ -180,13 +180,14 @@ class Guard:
         if expected_starttime is None:
             raise Refused('PID %d: no start time from the scan to check identity against' % ident['pid'])
         if ident['starttime'] != int(expected_starttime):
-            raise Refused('PID %d was reused: start time %d differs from the scanned %d'
-                          % (ident['pid'], ident['starttime'], int(expected_starttime)))
+            raise Refused(
+                'PID %d was reused: start time %d differs from the scanned %d'
+                % (ident['pid'], ident['starttime'], int(expected_starttime))
+            )
         if not expected_cgroup_text_ok:
             raise Refused('PID %d moved to another cgroup since the scan' % ident['pid'])
         if ident['state'] == 'Z' and not allow_zombie:
-            raise Refused('PID %d is a zombie: signals cannot remove it, only its parent can reap it'
-                          % ident['pid'])
+            raise Refused('PID %d is a zombie: signals cannot remove it, only its parent can reap it' % ident['pid'])
 
 
 class ProcessHandle:
@@ -248,8 +249,9 @@ class ProcessHandle:
         return False
 
 
-def open_process(pid, expected_starttime, expected_cgroup=None, guard=None, proc_root='/proc',
-                 allow_zombie=False, cgroup_view=None):
+def open_process(
+    pid, expected_starttime, expected_cgroup=None, guard=None, proc_root='/proc', allow_zombie=False, cgroup_view=None
+):
     """Open ``pid`` race-free and verify it is the process the scan saw.
 
     Raises Refused (guard rail or missing pidfd support) or Vanished.
@@ -260,8 +262,7 @@ def open_process(pid, expected_starttime, expected_cgroup=None, guard=None, proc
     if not ok:
         raise Refused(reason)
     try:
-        dir_fd = os.open(os.path.join(proc_root, str(pid)),
-                         os.O_RDONLY | os.O_DIRECTORY | getattr(os, 'O_CLOEXEC', 0))
+        dir_fd = os.open(os.path.join(proc_root, str(pid)), os.O_RDONLY | os.O_DIRECTORY | getattr(os, 'O_CLOEXEC', 0))
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ESRCH):
             raise Vanished('PID %d is gone' % pid)
@@ -321,8 +322,7 @@ class SignalResult:
 def _brief(ident):
     if ident is None:
         return None
-    return {'state': ident['state'], 'ppid': ident['ppid'], 'comm': ident['comm'],
-            'starttime': ident['starttime']}
+    return {'state': ident['state'], 'ppid': ident['ppid'], 'comm': ident['comm'], 'starttime': ident['starttime']}
 
 
 def _after(handle, settle):
@@ -339,12 +339,21 @@ def _after(handle, settle):
         time.sleep(0.05)
 
 
-def send(pid, sig, expected_starttime, expected_cgroup=None, guard=None, proc_root='/proc',
-         allow_zombie=False, cgroup_view=None):
+def send(
+    pid,
+    sig,
+    expected_starttime,
+    expected_cgroup=None,
+    guard=None,
+    proc_root='/proc',
+    allow_zombie=False,
+    cgroup_view=None,
+):
     """Send one signal (e.g. SIGCHLD to nudge a parent). Never raises."""
     try:
-        handle, ident = open_process(pid, expected_starttime, expected_cgroup, guard, proc_root, allow_zombie,
-                                     cgroup_view)
+        handle, ident = open_process(
+            pid, expected_starttime, expected_cgroup, guard, proc_root, allow_zombie, cgroup_view
+        )
     except Refused as exc:
         return SignalResult(pid, REFUSED, str(exc))
     except Vanished as exc:
@@ -358,20 +367,31 @@ def send(pid, sig, expected_starttime, expected_cgroup=None, guard=None, proc_ro
             return SignalResult(pid, REFUSED, 'signal failed: %s' % exc.strerror, before=_brief(ident))
         after = _after(handle, 0)
         outcome = SIGNALLED if after is not None else GONE
-        return SignalResult(pid, outcome, '', [signal.Signals(sig).name], _brief(ident), _brief(after),
-                            cleaned=after is None)
+        return SignalResult(
+            pid, outcome, '', [signal.Signals(sig).name], _brief(ident), _brief(after), cleaned=after is None
+        )
 
 
-def terminate(pid, expected_starttime, expected_cgroup=None, grace=10.0, kill_wait=5.0, reap_wait=1.0,
-              guard=None, proc_root='/proc', cgroup_view=None):
+def terminate(
+    pid,
+    expected_starttime,
+    expected_cgroup=None,
+    grace=10.0,
+    kill_wait=5.0,
+    reap_wait=1.0,
+    guard=None,
+    proc_root='/proc',
+    cgroup_view=None,
+):
     """SIGTERM, ``grace`` seconds, SIGKILL; then re-read the state.
 
     ``cleaned`` is true only when the process no longer exists. A process
     that died but stays a zombie (its parent does not reap it) is reported
     as ``zombie``, not cleaned. Never raises."""
     try:
-        handle, ident = open_process(pid, expected_starttime, expected_cgroup, guard, proc_root,
-                                     cgroup_view=cgroup_view)
+        handle, ident = open_process(
+            pid, expected_starttime, expected_cgroup, guard, proc_root, cgroup_view=cgroup_view
+        )
     except Refused as exc:
         return SignalResult(pid, REFUSED, str(exc))
     except Vanished as exc:
@@ -391,10 +411,25 @@ def terminate(pid, expected_starttime, expected_cgroup=None, grace=10.0, kill_wa
             return SignalResult(pid, REFUSED, 'signal failed: %s' % exc.strerror, sent, _brief(ident))
         after = _after(handle, reap_wait)
     if after is None:
-        return SignalResult(pid, GONE, 'terminated by %s' % sent[-1] if sent else 'gone', sent,
-                            _brief(ident), None, cleaned=True)
+        return SignalResult(
+            pid, GONE, 'terminated by %s' % sent[-1] if sent else 'gone', sent, _brief(ident), None, cleaned=True
+        )
     if after['state'] == 'Z':
-        return SignalResult(pid, ZOMBIE, 'died but its parent PID %d has not reaped it: still a zombie'
-                            % after['ppid'], sent, _brief(ident), _brief(after), cleaned=False)
-    return SignalResult(pid, RUNNING, 'still running in state %s after %s' % (after['state'], '+'.join(sent)),
-                        sent, _brief(ident), _brief(after), cleaned=False)
+        return SignalResult(
+            pid,
+            ZOMBIE,
+            'died but its parent PID %d has not reaped it: still a zombie' % after['ppid'],
+            sent,
+            _brief(ident),
+            _brief(after),
+            cleaned=False,
+        )
+    return SignalResult(
+        pid,
+        RUNNING,
+        'still running in state %s after %s' % (after['state'], '+'.join(sent)),
+        sent,
+        _brief(ident),
+        _brief(after),
+        cleaned=False,
+    )

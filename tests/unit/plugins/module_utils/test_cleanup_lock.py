@@ -26,11 +26,13 @@ def test_second_holder_is_refused_and_file_stays(tmp_path):
 
 def test_lock_held_by_another_process(tmp_path):
     path = str(tmp_path / 'lock')
-    code = ('import fcntl, os, sys, time\n'
-            'fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n'
-            'fcntl.flock(fd, fcntl.LOCK_EX)\n'
-            'print("locked", flush=True)\n'
-            'sys.stdin.read()\n')
+    code = (
+        'import fcntl, os, sys, time\n'
+        'fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n'
+        'fcntl.flock(fd, fcntl.LOCK_EX)\n'
+        'print("locked", flush=True)\n'
+        'sys.stdin.read()\n'
+    )
     holder = subprocess.Popen([sys.executable, '-c', code, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == b'locked'

@@ -21,9 +21,15 @@ class _Table:
 
 
 def _facts(zombies):
-    return {'host': {'zombies_outside_units': []},
-            'units': {'f.service': {'zombies': [{'pid': p, 'ppid': 10, 'age_s': 5} for p in zombies],
-                                    'counts': {'zombies': len(zombies)}}}}
+    return {
+        'host': {'zombies_outside_units': []},
+        'units': {
+            'f.service': {
+                'zombies': [{'pid': p, 'ppid': 10, 'age_s': 5} for p in zombies],
+                'counts': {'zombies': len(zombies)},
+            }
+        },
+    }
 
 
 def test_missing_file_is_empty_without_warning(tmp_path):

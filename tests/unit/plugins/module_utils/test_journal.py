@@ -23,11 +23,11 @@ def _decode(data):
         if b'=' in line:
             key, value = line.split(b'=', 1)
             fields[key.decode()] = value.decode()
-            data = data[nl + 1:]
+            data = data[nl + 1 :]
         else:
-            size = struct.unpack('<Q', data[nl + 1:nl + 9])[0]
-            fields[line.decode()] = data[nl + 9:nl + 9 + size].decode()
-            data = data[nl + 9 + size + 1:]
+            size = struct.unpack('<Q', data[nl + 1 : nl + 9])[0]
+            fields[line.decode()] = data[nl + 9 : nl + 9 + size].decode()
+            data = data[nl + 9 + size + 1 :]
     return fields
 
 
@@ -46,16 +46,30 @@ def test_message_ids_are_fixed_128_bit_and_unique():
     assert len(set(ids)) == len(ids)
     for value in ids:
         assert re.match(r'^[0-9a-f]{32}$', value)
-    for kind in ('nudge_parent', 'restart_unit', 'kill_leftovers', 'kill_survivors', 'terminate_escaped',
-                 'kill_worker_parent'):
+    for kind in (
+        'nudge_parent',
+        'restart_unit',
+        'kill_leftovers',
+        'kill_survivors',
+        'terminate_escaped',
+        'kill_worker_parent',
+    ):
         assert kind in journal.MESSAGE_IDS
 
 
 def test_native_protocol_fields(fake_journald):
     path, sock = fake_journald
     jr = journal.Journal(socket_path=path)
-    assert jr.log('kill_leftovers', 'killing left-over 42 (worker) of x.service', unit='x.service', pid=42,
-                  reason='left-over of a failed unit') == 'journal'
+    assert (
+        jr.log(
+            'kill_leftovers',
+            'killing left-over 42 (worker) of x.service',
+            unit='x.service',
+            pid=42,
+            reason='left-over of a failed unit',
+        )
+        == 'journal'
+    )
     fields = _decode(sock.recv(65536))
     assert fields['SYSLOG_IDENTIFIER'] == 'reaper-systemd'
     assert fields['MESSAGE_ID'] == journal.MESSAGE_IDS['kill_leftovers']

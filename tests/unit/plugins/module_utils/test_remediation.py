@@ -21,21 +21,50 @@ __metaclass__ = type
 NOW = 1_800_000_000.0
 
 
-def proc(pid, comm='worker', state='S', ppid=100, starttime=None, pgrp=None, kthread=False,
-         cgroup='/system.slice/app.service'):
-    return Process(pid, ppid, state, comm, 0, starttime if starttime is not None else pid * 10, pid, pgrp or pid,
-                   kthread, 1, cgroup)
+def proc(
+    pid,
+    comm='worker',
+    state='S',
+    ppid=100,
+    starttime=None,
+    pgrp=None,
+    kthread=False,
+    cgroup='/system.slice/app.service',
+):
+    return Process(
+        pid,
+        ppid,
+        state,
+        comm,
+        0,
+        starttime if starttime is not None else pid * 10,
+        pid,
+        pgrp or pid,
+        kthread,
+        1,
+        cgroup,
+    )
 
 
-def unit(active='active', kill_mode='control-group', main_pid=100, zombies=(), leftovers=(), survivors=(),
-         escaped=()):
+def unit(active='active', kill_mode='control-group', main_pid=100, zombies=(), leftovers=(), survivors=(), escaped=()):
     return {
-        'active_state': active, 'sub_state': 'running' if active == 'active' else 'dead', 'main_pid': main_pid,
-        'kill_mode': kill_mode, 'invocation_id': 'a' * 32, 'tasks_current': 10, 'tasks_max': 100,
-        'zombies': list(zombies), 'leftovers': list(leftovers), 'survivors': list(survivors),
+        'active_state': active,
+        'sub_state': 'running' if active == 'active' else 'dead',
+        'main_pid': main_pid,
+        'kill_mode': kill_mode,
+        'invocation_id': 'a' * 32,
+        'tasks_current': 10,
+        'tasks_max': 100,
+        'zombies': list(zombies),
+        'leftovers': list(leftovers),
+        'survivors': list(survivors),
         'escaped': list(escaped),
-        'counts': {'zombies': len(zombies), 'leftovers': len(leftovers), 'survivors': len(survivors),
-                   'escaped': len(escaped)},
+        'counts': {
+            'zombies': len(zombies),
+            'leftovers': len(leftovers),
+            'survivors': len(survivors),
+            'escaped': len(escaped),
+        },
     }
 
 
@@ -66,13 +95,16 @@ def kinds(plan):
 
 
 # ---------------------------------------------------------------- policy
-@pytest.mark.parametrize('bad, match', [
-    ({'units': []}, 'at least one'),
-    ({'units': ['x'], 'actions': ['kill_everything']}, 'unknown action'),
-    ({'units': ['x'], 'max_actions': -1}, 'max_actions'),
-    ({'units': ['x'], 'min_zombies': 0}, 'min_zombies'),
-    ({'units': ['../etc']}, 'must not contain'),
-])
+@pytest.mark.parametrize(
+    'bad, match',
+    [
+        ({'units': []}, 'at least one'),
+        ({'units': ['x'], 'actions': ['kill_everything']}, 'unknown action'),
+        ({'units': ['x'], 'max_actions': -1}, 'max_actions'),
+        ({'units': ['x'], 'min_zombies': 0}, 'min_zombies'),
+        ({'units': ['../etc']}, 'must not contain'),
+    ],
+)
 def test_policy_validation(bad, match):
     with pytest.raises(rm.PolicyError, match=match):
         rm.Policy(**bad)
@@ -92,14 +124,29 @@ def test_actions_are_off_unless_named(guard):
 
 
 # ---------------------------------------------------------------- scope and deny list
-@pytest.mark.parametrize('name', ['systemd-journald.service', 'dbus.service', 'dbus-broker.service', 'ssh.service',
-                                  'sshd.service', 'user@0.service', 'getty@tty1.service',
-                                  'reaper-cleanup.service'])
+@pytest.mark.parametrize(
+    'name',
+    [
+        'systemd-journald.service',
+        'dbus.service',
+        'dbus-broker.service',
+        'ssh.service',
+        'sshd.service',
+        'user@0.service',
+        'getty@tty1.service',
+        'reaper-cleanup.service',
+    ],
+)
 def test_builtin_deny_list_applies_to_star(name, guard):
-    facts = {'units': {name: unit(active='failed', leftovers=[item(501)]),
-                       'app.service': unit(active='failed', leftovers=[item(502)])}}
-    plan = rm.plan(facts, table(proc(501), proc(502)), _policy(units=['*'], actions=['kill_leftovers']),
-                   now=NOW, guard=guard)
+    facts = {
+        'units': {
+            name: unit(active='failed', leftovers=[item(501)]),
+            'app.service': unit(active='failed', leftovers=[item(502)]),
+        }
+    }
+    plan = rm.plan(
+        facts, table(proc(501), proc(502)), _policy(units=['*'], actions=['kill_leftovers']), now=NOW, guard=guard
+    )
     assert kinds(plan) == [('kill_leftovers', 'app.service', 502)]
     assert plan.skipped[0]['unit'] == name
     assert 'deny list' in plan.skipped[0]['reason']
@@ -114,10 +161,12 @@ def test_deny_list_can_only_be_extended(guard):
 
 def test_out_of_scope_decoy_untouched(guard):
     """Same command name, another unit outside the scope: never a target."""
-    facts = {'units': {
-        'leaky.service': unit(active='failed', leftovers=[item(501, comm='leaky-worker')]),
-        'leaky-decoy.service': unit(active='failed', leftovers=[item(601, comm='leaky-worker')]),
-    }}
+    facts = {
+        'units': {
+            'leaky.service': unit(active='failed', leftovers=[item(501, comm='leaky-worker')]),
+            'leaky-decoy.service': unit(active='failed', leftovers=[item(601, comm='leaky-worker')]),
+        }
+    }
     procs = table(proc(501, comm='leaky-worker'), proc(601, comm='leaky-worker'))
     plan = rm.plan(facts, procs, _policy(units=['leaky.service'], actions=['kill_leftovers']), now=NOW, guard=guard)
     assert kinds(plan) == [('kill_leftovers', 'leaky.service', 501)]
@@ -134,13 +183,19 @@ def test_restart_unit_for_zombie_factory(guard):
 
 
 def test_thresholds_min_zombies_and_age(guard):
-    facts = {'units': {'factory.service': unit(zombies=[zombie(201, age=10), zombie(202, age=120),
-                                                        zombie(203, age=120)])}}
+    facts = {
+        'units': {'factory.service': unit(zombies=[zombie(201, age=10), zombie(202, age=120), zombie(203, age=120)])}
+    }
     procs = table()
-    assert rm.plan(facts, procs, _policy(actions=['restart_unit'], min_zombies=3, min_zombie_age=60),
-                   now=NOW, guard=guard).actions == []
-    assert kinds(rm.plan(facts, procs, _policy(actions=['restart_unit'], min_zombies=3, min_zombie_age=5),
-                         now=NOW, guard=guard)) == [('restart_unit', 'factory.service', None)]
+    assert (
+        rm.plan(
+            facts, procs, _policy(actions=['restart_unit'], min_zombies=3, min_zombie_age=60), now=NOW, guard=guard
+        ).actions
+        == []
+    )
+    assert kinds(
+        rm.plan(facts, procs, _policy(actions=['restart_unit'], min_zombies=3, min_zombie_age=5), now=NOW, guard=guard)
+    ) == [('restart_unit', 'factory.service', None)]
 
 
 @pytest.mark.parametrize('kill_mode', ['process', 'none'])
@@ -161,10 +216,17 @@ def test_restart_never_starts_inactive_unit(state, guard):
 
 # ---------------------------------------------------------------- zombie parents
 def test_kill_worker_parent_never_main_pid(guard):
-    facts = {'units': {'w.service': unit(main_pid=100, zombies=[
-        zombie(201, ppid=100, parent_is_main=True), zombie(202, ppid=150, parent_is_main=False)])}}
-    plan = rm.plan(facts, table(proc(100, comm='main'), proc(150)), _policy(actions=['kill_worker_parent']),
-                   now=NOW, guard=guard)
+    facts = {
+        'units': {
+            'w.service': unit(
+                main_pid=100,
+                zombies=[zombie(201, ppid=100, parent_is_main=True), zombie(202, ppid=150, parent_is_main=False)],
+            )
+        }
+    }
+    plan = rm.plan(
+        facts, table(proc(100, comm='main'), proc(150)), _policy(actions=['kill_worker_parent']), now=NOW, guard=guard
+    )
     assert kinds(plan) == [('kill_worker_parent', 'w.service', 150)]
     assert any(s['pid'] == 100 and 'main PID' in s['reason'] for s in plan.skipped)
 
@@ -177,18 +239,25 @@ def test_nudge_parent_including_main(guard):
 
 
 def test_restart_supersedes_process_actions(guard):
-    facts = {'units': {'w.service': unit(zombies=[zombie(201, ppid=150, parent_is_main=False)],
-                                         survivors=[item(160)])}}
-    plan = rm.plan(facts, table(proc(150), proc(160)),
-                   _policy(actions=['restart_unit', 'kill_worker_parent', 'nudge_parent', 'kill_survivors']),
-                   now=NOW, guard=guard)
+    facts = {'units': {'w.service': unit(zombies=[zombie(201, ppid=150, parent_is_main=False)], survivors=[item(160)])}}
+    plan = rm.plan(
+        facts,
+        table(proc(150), proc(160)),
+        _policy(actions=['restart_unit', 'kill_worker_parent', 'nudge_parent', 'kill_survivors']),
+        now=NOW,
+        guard=guard,
+    )
     assert kinds(plan) == [('restart_unit', 'w.service', None)]
 
 
 # ---------------------------------------------------------------- left-overs, survivors, escapes
 def test_leftovers_only_for_stopped_or_failed(guard):
-    facts = {'units': {'a.service': unit(active='active', leftovers=[item(501)]),
-                       'b.service': unit(active='inactive', leftovers=[item(502)])}}
+    facts = {
+        'units': {
+            'a.service': unit(active='active', leftovers=[item(501)]),
+            'b.service': unit(active='inactive', leftovers=[item(502)]),
+        }
+    }
     plan = rm.plan(facts, table(proc(501), proc(502)), _policy(actions=['kill_leftovers']), now=NOW, guard=guard)
     assert kinds(plan) == [('kill_leftovers', 'b.service', 502)]
     assert plan.actions[0].starttime == 5020
@@ -202,8 +271,14 @@ def test_survivors_never_main_pid(guard):
 
 
 def test_escaped_targets_only_the_escaped_pids(guard):
-    esc = {'pid': 701, 'comm': 'sleep', 'uid': 0, 'now_in': 'run-r1.scope', 'route': 'scope',
-           'evidence': ['invocation_id']}
+    esc = {
+        'pid': 701,
+        'comm': 'sleep',
+        'uid': 0,
+        'now_in': 'run-r1.scope',
+        'route': 'scope',
+        'evidence': ['invocation_id'],
+    }
     facts = {'units': {'e.service': unit(escaped=[esc])}}
     procs = table(proc(701, cgroup='/system.slice/run-r1.scope'), proc(702, cgroup='/system.slice/run-r1.scope'))
     plan = rm.plan(facts, procs, _policy(actions=['terminate_escaped']), now=NOW, guard=guard)
@@ -216,8 +291,15 @@ def test_pid_0_1_self_ancestors_pgrp_kthread_zombie_are_skipped(guard):
     own = os.getpid()
     parent = os.getppid()
     left = [item(0), item(1), item(own), item(parent), item(801), item(802), item(803), item(804)]
-    procs = table(proc(0), proc(1), proc(own), proc(parent), proc(801, pgrp=os.getpgrp()),
-                  proc(802, kthread=True, comm='kworker/0:1'), proc(803, state='Z'))
+    procs = table(
+        proc(0),
+        proc(1),
+        proc(own),
+        proc(parent),
+        proc(801, pgrp=os.getpgrp()),
+        proc(802, kthread=True, comm='kworker/0:1'),
+        proc(803, state='Z'),
+    )
     facts = {'units': {'app.service': unit(active='failed', leftovers=left)}}
     plan = rm.plan(facts, procs, _policy(actions=['kill_leftovers']), now=NOW, guard=guard)
     assert plan.actions == []
@@ -250,14 +332,19 @@ def test_max_actions_zero_means_report_only(guard):
 def test_cooldown_per_unit(guard):
     state = cleanup_state.empty()
     cleanup_state.mark_action(state, 'app.service', NOW - 100)
-    facts = {'units': {'app.service': unit(active='failed', leftovers=[item(901)]),
-                       'other.service': unit(active='failed', leftovers=[item(902)])}}
+    facts = {
+        'units': {
+            'app.service': unit(active='failed', leftovers=[item(901)]),
+            'other.service': unit(active='failed', leftovers=[item(902)]),
+        }
+    }
     procs = table(proc(901), proc(902))
     plan = rm.plan(facts, procs, _policy(actions=['kill_leftovers'], cooldown=600), state=state, now=NOW, guard=guard)
     assert kinds(plan) == [('kill_leftovers', 'other.service', 902)]
     assert 'cool-down' in plan.skipped[0]['reason']
-    later = rm.plan(facts, procs, _policy(actions=['kill_leftovers'], cooldown=600), state=state, now=NOW + 600,
-                    guard=guard)
+    later = rm.plan(
+        facts, procs, _policy(actions=['kill_leftovers'], cooldown=600), state=state, now=NOW + 600, guard=guard
+    )
     assert len(later.actions) == 2
 
 
@@ -280,8 +367,10 @@ def _journal():
     return Journal(socket_path='/nonexistent/socket', stream=io.StringIO())
 
 
-@pytest.mark.parametrize('after_zombies, after_state, expected', [
-    (0, 'active', rm.DONE), (5, 'active', rm.NOT_CLEANED), (0, 'failed', rm.NOT_CLEANED)])
+@pytest.mark.parametrize(
+    'after_zombies, after_state, expected',
+    [(0, 'active', rm.DONE), (5, 'active', rm.NOT_CLEANED), (0, 'failed', rm.NOT_CLEANED)],
+)
 def test_restart_logged_before_and_rechecked_after(after_zombies, after_state, expected):
     jr = _journal()
     runner = FakeRunner(jr)
@@ -328,8 +417,11 @@ def test_executor_kills_real_leftover_and_logs_first():
     threading.Thread(target=child.wait, daemon=True).start()
     jr = _journal()
     plan = rm.Plan()
-    plan.actions = [rm.Action('kill_leftovers', 'app.service', 'left-over', pid=child.pid,
-                              starttime=_starttime(child.pid), comm='python3')]
+    plan.actions = [
+        rm.Action(
+            'kill_leftovers', 'app.service', 'left-over', pid=child.pid, starttime=_starttime(child.pid), comm='python3'
+        )
+    ]
     results = rm.Executor(_policy(grace=5), jr, rescan=None).run(plan)
     assert results[0]['result'] == rm.DONE
     assert results[0]['signals'] == ['SIGTERM']
@@ -343,8 +435,16 @@ def test_executor_refuses_pid_reused_since_scan():
     try:
         jr = _journal()
         plan = rm.Plan()
-        plan.actions = [rm.Action('kill_leftovers', 'app.service', 'left-over', pid=child.pid,
-                                  starttime=_starttime(child.pid) + 7, comm='python3')]
+        plan.actions = [
+            rm.Action(
+                'kill_leftovers',
+                'app.service',
+                'left-over',
+                pid=child.pid,
+                starttime=_starttime(child.pid) + 7,
+                comm='python3',
+            )
+        ]
         results = rm.Executor(_policy(grace=1), jr, rescan=None).run(plan)
         assert results[0]['result'] == rm.REFUSED
         assert 'reused' in results[0]['message']
@@ -361,8 +461,16 @@ def test_executor_reports_unreaped_kill_as_not_cleaned():
     child = _spawn()
     try:
         plan = rm.Plan()
-        plan.actions = [rm.Action('kill_worker_parent', 'w.service', 'leaks', pid=child.pid,
-                                  starttime=_starttime(child.pid), comm='python3')]
+        plan.actions = [
+            rm.Action(
+                'kill_worker_parent',
+                'w.service',
+                'leaks',
+                pid=child.pid,
+                starttime=_starttime(child.pid),
+                comm='python3',
+            )
+        ]
         results = rm.Executor(_policy(grace=5), _journal(), rescan=None).run(plan)
         assert results[0]['result'] == rm.NOT_CLEANED
         assert results[0]['after']['state'] == 'Z'
@@ -375,8 +483,17 @@ def test_nudge_without_handler_is_not_cleaned():
     child = _spawn()
     try:
         plan = rm.Plan()
-        plan.actions = [rm.Action('nudge_parent', 'w.service', 'parent', pid=child.pid,
-                                  starttime=_starttime(child.pid), comm='python3', evidence={'zombies': 2})]
+        plan.actions = [
+            rm.Action(
+                'nudge_parent',
+                'w.service',
+                'parent',
+                pid=child.pid,
+                starttime=_starttime(child.pid),
+                comm='python3',
+                evidence={'zombies': 2},
+            )
+        ]
         still = {'units': {'w.service': unit(zombies=[zombie(11, ppid=child.pid), zombie(12, ppid=child.pid)])}}
         results = rm.Executor(_policy(), _journal(), rescan=lambda u: still, nudge_settle=0).run(plan)
         assert results[0]['result'] == rm.NOT_CLEANED
@@ -389,7 +506,12 @@ def test_nudge_without_handler_is_not_cleaned():
 
 
 def test_count_results():
-    counters = rm.count_results([{'action': 'kill_leftovers', 'result': 'done'},
-                                 {'action': 'kill_leftovers', 'result': 'done'},
-                                 {'action': 'restart_unit', 'result': 'timeout'}], {'kill_leftovers|done': 1})
+    counters = rm.count_results(
+        [
+            {'action': 'kill_leftovers', 'result': 'done'},
+            {'action': 'kill_leftovers', 'result': 'done'},
+            {'action': 'restart_unit', 'result': 'timeout'},
+        ],
+        {'kill_leftovers|done': 1},
+    )
     assert counters == {'kill_leftovers|done': 3, 'restart_unit|timeout': 1}

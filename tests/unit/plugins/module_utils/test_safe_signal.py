@@ -41,10 +41,12 @@ def child():
 @pytest.fixture
 def stubborn_child():
     """A child that ignores SIGTERM: only SIGKILL ends it."""
-    code = ('import signal, sys, time\n'
-            'signal.signal(signal.SIGTERM, signal.SIG_IGN)\n'
-            'sys.stdout.write("ready\\n"); sys.stdout.flush()\n'
-            'time.sleep(120)\n')
+    code = (
+        'import signal, sys, time\n'
+        'signal.signal(signal.SIGTERM, signal.SIG_IGN)\n'
+        'sys.stdout.write("ready\\n"); sys.stdout.flush()\n'
+        'time.sleep(120)\n'
+    )
     proc = subprocess.Popen([sys.executable, '-c', code], start_new_session=True, stdout=subprocess.PIPE)
     assert proc.stdout.readline().strip() == b'ready'
     yield proc
@@ -233,8 +235,15 @@ def test_never_kernel_thread():
 
 def test_kthread_flag_checked_from_identity():
     guard = ss.Guard()
-    ident = {'pid': 999999, 'ppid': 7, 'pgrp': 999999, 'state': 'S', 'comm': 'kworker/0:1',
-             'flags': ss.PF_KTHREAD, 'starttime': 5}
+    ident = {
+        'pid': 999999,
+        'ppid': 7,
+        'pgrp': 999999,
+        'state': 'S',
+        'comm': 'kworker/0:1',
+        'flags': ss.PF_KTHREAD,
+        'starttime': 5,
+    }
     with pytest.raises(ss.Refused, match='kernel thread'):
         guard.check_identity(ident, 5)
 
