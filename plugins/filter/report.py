@@ -39,12 +39,32 @@ SEVERITIES = ("info", "warning", "critical")
 FAIL_ON = ("none", "info", "warning", "critical")
 KINDS = ("zombies", "leftovers", "survivors", "escaped")
 UNIT_KEEP = (
-    "active_state", "sub_state", "main_pid", "control_group", "kill_mode", "send_sigkill",
-    "tasks_current", "tasks_max", "tasks_usage", "delegate", "n_restarts", "invocation_id", "processes",
+    "active_state",
+    "sub_state",
+    "main_pid",
+    "control_group",
+    "kill_mode",
+    "send_sigkill",
+    "tasks_current",
+    "tasks_max",
+    "tasks_usage",
+    "delegate",
+    "n_restarts",
+    "invocation_id",
+    "processes",
 )
 HOST_KEEP = (
-    "systemd", "systemd_version", "cgroup_layout", "backend", "privilege", "pid_max", "threads_max",
-    "processes", "threads", "pid_usage", "thread_usage",
+    "systemd",
+    "systemd_version",
+    "cgroup_layout",
+    "backend",
+    "privilege",
+    "pid_max",
+    "threads_max",
+    "processes",
+    "threads",
+    "pid_usage",
+    "thread_usage",
 )
 
 
@@ -74,6 +94,7 @@ def _dict(value):
 
 # --------------------------------------------------------------------------- per-host result
 
+
 def reaper_host_result(result):
     """Classify one host's registered ``process_facts`` result.
 
@@ -88,9 +109,16 @@ def reaper_host_result(result):
     if result.get("unreachable"):
         return {"status": "unreachable", "message": message or "host unreachable", "facts": {}}
     if result.get("failed"):
+        detail = result.get("module_stderr") or result.get("stderr") or ""
+        if isinstance(detail, str) and detail.strip():
+            message = "%s: %s" % (message or "the scan failed", detail.strip().splitlines()[-1][:300])
         return {"status": "failed", "message": message or "the scan failed", "facts": {}}
     if result.get("skipped"):
-        return {"status": "failed", "message": "the scan was skipped: " + (result.get("skip_reason") or message), "facts": {}}
+        return {
+            "status": "failed",
+            "message": "the scan was skipped: " + (result.get("skip_reason") or message),
+            "facts": {},
+        }
     facts = _dict(_dict(result.get("ansible_facts")).get("reaper"))
     if not facts:
         return {"status": "failed", "message": "the scan returned no reaper facts", "facts": {}}
@@ -101,17 +129,20 @@ def reaper_host_result(result):
 
 # --------------------------------------------------------------------------- report dict
 
+
 def _empty_totals():
     totals = dict((kind, 0) for kind in KINDS)
-    totals.update({
-        "unattributed_escapes": 0,
-        "zombies_in_units": 0,
-        "zombies_outside_units": 0,
-        "escapes": 0,
-        "units_with_findings": 0,
-        "findings": {"critical": 0, "warning": 0, "info": 0, "total": 0},
-        "worst_severity": None,
-    })
+    totals.update(
+        {
+            "unattributed_escapes": 0,
+            "zombies_in_units": 0,
+            "zombies_outside_units": 0,
+            "escapes": 0,
+            "units_with_findings": 0,
+            "findings": {"critical": 0, "warning": 0, "info": 0, "total": 0},
+            "worst_severity": None,
+        }
+    )
     return totals
 
 
@@ -162,8 +193,11 @@ def _host_entry(entry, all_units):
         unit_findings = [f for f in findings if f.get("unit") == name]
         item_totals = {"findings": {"critical": 0, "warning": 0, "info": 0, "total": 0}, "worst_severity": None}
         _count_findings(unit_findings, item_totals)
-        out_units[name] = {"counts": dict((k, 0) for k in KINDS), "findings": item_totals["findings"],
-                           "worst_severity": item_totals["worst_severity"]}
+        out_units[name] = {
+            "counts": dict((k, 0) for k in KINDS),
+            "findings": item_totals["findings"],
+            "worst_severity": item_totals["worst_severity"],
+        }
     zoo = [dict(i) for i in _list(host.get("zombies_outside_units")) if isinstance(i, Mapping)]
     unattributed = [dict(i) for i in _list(host.get("unattributed_escapes")) if isinstance(i, Mapping)]
     totals["zombies_in_units"] = totals["zombies"]
@@ -186,8 +220,13 @@ def _host_entry(entry, all_units):
 def _host_sort_key(item):
     name, host = item
     t = host["totals"]
-    return (-_rank(t["worst_severity"]), -t["findings"]["critical"], -t["findings"]["warning"],
-            -(t["zombies"] + t["leftovers"] + t["survivors"] + t["escapes"]), name)
+    return (
+        -_rank(t["worst_severity"]),
+        -t["findings"]["critical"],
+        -t["findings"]["warning"],
+        -(t["zombies"] + t["leftovers"] + t["survivors"] + t["escapes"]),
+        name,
+    )
 
 
 def _issue_score(counts):
@@ -201,8 +240,9 @@ def reaper_report(results, generated_at=None, label="", baseline=None, all_units
     ``process_facts`` result, which is classified first.
     """
     if not isinstance(results, Mapping):
-        raise AnsibleFilterError("reaper_report expects a dict of inventory_hostname: scan result, got %s"
-                                 % type(results).__name__)
+        raise AnsibleFilterError(
+            "reaper_report expects a dict of inventory_hostname: scan result, got %s" % type(results).__name__
+        )
     if generated_at is None:
         generated_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     top = max(1, _int(top, 10))
@@ -221,8 +261,13 @@ def reaper_report(results, generated_at=None, label="", baseline=None, all_units
     for name, host in hosts.items():
         totals["status"][host["status"]] += 1
         t = host["totals"]
-        for key in KINDS + ("unattributed_escapes", "zombies_in_units", "zombies_outside_units", "escapes",
-                            "units_with_findings"):
+        for key in KINDS + (
+            "unattributed_escapes",
+            "zombies_in_units",
+            "zombies_outside_units",
+            "escapes",
+            "units_with_findings",
+        ):
             totals[key] += t[key]
         for sev in ("critical", "warning", "info", "total"):
             totals["findings"][sev] += t["findings"][sev]
@@ -231,10 +276,15 @@ def reaper_report(results, generated_at=None, label="", baseline=None, all_units
         if t["findings"]["total"]:
             totals["hosts_with_findings"] += 1
         for uname, unit in host["units"].items():
-            agg = units.setdefault(uname, {
-                "hosts": [], "counts": dict((k, 0) for k in KINDS),
-                "findings": {"critical": 0, "warning": 0, "info": 0, "total": 0}, "worst_severity": None,
-            })
+            agg = units.setdefault(
+                uname,
+                {
+                    "hosts": [],
+                    "counts": dict((k, 0) for k in KINDS),
+                    "findings": {"critical": 0, "warning": 0, "info": 0, "total": 0},
+                    "worst_severity": None,
+                },
+            )
             agg["hosts"].append(name)
             for kind in KINDS:
                 agg["counts"][kind] += unit["counts"][kind]
@@ -244,13 +294,23 @@ def reaper_report(results, generated_at=None, label="", baseline=None, all_units
                 agg["worst_severity"] = unit["worst_severity"]
 
     worst_hosts = [
-        name for name, host in sorted(hosts.items(), key=_host_sort_key)
+        name
+        for name, host in sorted(hosts.items(), key=_host_sort_key)
         if host["totals"]["findings"]["total"] or host["totals"]["zombies"] or host["totals"]["escapes"]
     ][:top]
     worst_units = [
-        name for name, unit in sorted(units.items(), key=lambda kv: (
-            -_rank(kv[1]["worst_severity"]), -kv[1]["findings"]["critical"], -kv[1]["findings"]["warning"],
-            -_issue_score(kv[1]["counts"]), -len(kv[1]["hosts"]), kv[0]))
+        name
+        for name, unit in sorted(
+            units.items(),
+            key=lambda kv: (
+                -_rank(kv[1]["worst_severity"]),
+                -kv[1]["findings"]["critical"],
+                -kv[1]["findings"]["warning"],
+                -_issue_score(kv[1]["counts"]),
+                -len(kv[1]["hosts"]),
+                kv[0],
+            ),
+        )
         if unit["findings"]["total"] or _issue_score(unit["counts"])
     ][:top]
 
@@ -271,6 +331,7 @@ def reaper_report(results, generated_at=None, label="", baseline=None, all_units
 
 # --------------------------------------------------------------------------- before / after
 
+
 def _pid_sets(host):
     sets = dict((kind, set()) for kind in KINDS + ("zombies_outside_units", "unattributed_escapes"))
     for unit in _dict(host.get("units")).values():
@@ -288,7 +349,9 @@ def _pid_sets(host):
 
 
 def _finding_keys(host):
-    return set((str(f.get("unit") or ""), str(f.get("code"))) for f in _list(host.get("findings")) if isinstance(f, Mapping))
+    return set(
+        (str(f.get("unit") or ""), str(f.get("code"))) for f in _list(host.get("findings")) if isinstance(f, Mapping)
+    )
 
 
 COMPARE_KEYS = KINDS + ("escapes", "unattributed_escapes")
@@ -314,8 +377,10 @@ def reaper_report_compare(before, after):
         entry = {
             "status": {"before": b.get("status"), "after": a.get("status")},
             "totals": dict((k, {"before": _int(bt.get(k)), "after": _int(at.get(k))}) for k in COMPARE_KEYS),
-            "findings": {"before": _int(_dict(bt.get("findings")).get("total")),
-                         "after": _int(_dict(at.get("findings")).get("total"))},
+            "findings": {
+                "before": _int(_dict(bt.get("findings")).get("total")),
+                "after": _int(_dict(at.get("findings")).get("total")),
+            },
         }
         bkeys = _finding_keys(b)
         akeys = _finding_keys(a)
@@ -347,8 +412,10 @@ def reaper_report_compare(before, after):
     atot = _dict(after.get("totals"))
     totals = dict((k, {"before": _int(btot.get(k)), "after": _int(atot.get(k))}) for k in COMPARE_KEYS)
     for sev in ("critical", "warning", "info", "total"):
-        totals["findings_" + sev] = {"before": _int(_dict(btot.get("findings")).get(sev)),
-                                     "after": _int(_dict(atot.get("findings")).get(sev))}
+        totals["findings_" + sev] = {
+            "before": _int(_dict(btot.get("findings")).get(sev)),
+            "after": _int(_dict(atot.get("findings")).get(sev)),
+        }
     return {
         "before": {"generated_at": before.get("generated_at"), "label": before.get("label")},
         "after": {"generated_at": after.get("generated_at"), "label": after.get("label")},
@@ -358,6 +425,7 @@ def reaper_report_compare(before, after):
 
 
 # --------------------------------------------------------------------------- severity gate
+
 
 def reaper_report_reaches(report, level="none"):
     """True when the report has a finding at ``level`` or above (``none`` never)."""
@@ -436,17 +504,24 @@ def _all_findings(report):
 
 
 def _sorted_units(host):
-    return sorted(host["units"].items(), key=lambda kv: (
-        -_rank(kv[1].get("worst_severity")), -_issue_score(kv[1]["counts"]), kv[0]))
+    return sorted(
+        host["units"].items(),
+        key=lambda kv: (-_rank(kv[1].get("worst_severity")), -_issue_score(kv[1]["counts"]), kv[0]),
+    )
 
 
 def _zombie_text(item):
     return "pid %s (parent %s %s%s, age %ss)" % (
-        _clean(item.get("pid")), _clean(item.get("ppid")), _clean(item.get("parent_comm")),
-        ", main" if item.get("parent_is_main") else "", _clean(item.get("age_s")))
+        _clean(item.get("pid")),
+        _clean(item.get("ppid")),
+        _clean(item.get("parent_comm")),
+        ", main" if item.get("parent_is_main") else "",
+        _clean(item.get("age_s")),
+    )
 
 
 # --------------------------------------------------------------------------- plain text
+
 
 def reaper_report_text(report, max_hosts=50, max_findings=20, report_dir=None):
     """A readable per-unit summary for the terminal."""
@@ -460,13 +535,26 @@ def reaper_report_text(report, max_hosts=50, max_findings=20, report_dir=None):
     title = "reaper.systemd audit"
     if report.get("label"):
         title += " (%s)" % _clean(report["label"])
-    lines.append("%s at %s: %d host(s): %s" % (title, _clean(report.get("generated_at")), t["hosts"],
-                                               _status_line(t) or "none"))
-    lines.append("fleet: %d zombies (%d in units), %d leftovers, %d survivors, %d escaped (%d unattributed); "
-                 "findings: %s" % (t["zombies"], t["zombies_in_units"], t["leftovers"], t["survivors"],
-                                   t["escapes"], t["unattributed_escapes"], _sev_counts(t["findings"])))
-    ordered = sorted(report["hosts"].items(), key=lambda kv: (
-        kv[1]["status"] == "ok" and not kv[1]["totals"]["findings"]["total"], _host_sort_key(kv)))
+    lines.append(
+        "%s at %s: %d host(s): %s" % (title, _clean(report.get("generated_at")), t["hosts"], _status_line(t) or "none")
+    )
+    lines.append(
+        "fleet: %d zombies (%d in units), %d leftovers, %d survivors, %d escaped (%d unattributed); "
+        "findings: %s"
+        % (
+            t["zombies"],
+            t["zombies_in_units"],
+            t["leftovers"],
+            t["survivors"],
+            t["escapes"],
+            t["unattributed_escapes"],
+            _sev_counts(t["findings"]),
+        )
+    )
+    ordered = sorted(
+        report["hosts"].items(),
+        key=lambda kv: (kv[1]["status"] == "ok" and not kv[1]["totals"]["findings"]["total"], _host_sort_key(kv)),
+    )
     shown = 0
     clean_hosts = []
     for name, host in ordered:
@@ -487,19 +575,40 @@ def reaper_report_text(report, max_hosts=50, max_findings=20, report_dir=None):
             desc.append("no systemd as PID 1")
         desc.append("%s cgroups" % _clean(host.get("cgroup_layout") or "?"))
         desc.append("privilege %s" % _clean(host.get("privilege") or "?"))
-        lines.append("%s [%s] %s: %s processes, %s threads, %d zombies, pid usage %s, thread usage %s" % (
-            _clean(name), host["status"], ", ".join(desc), _clean(host.get("processes")), _clean(host.get("threads")),
-            ht["zombies"], _pct(host.get("pid_usage")), _pct(host.get("thread_usage"))))
+        lines.append(
+            "%s [%s] %s: %s processes, %s threads, %d zombies, pid usage %s, thread usage %s"
+            % (
+                _clean(name),
+                host["status"],
+                ", ".join(desc),
+                _clean(host.get("processes")),
+                _clean(host.get("threads")),
+                ht["zombies"],
+                _pct(host.get("pid_usage")),
+                _pct(host.get("thread_usage")),
+            )
+        )
         if host["units"]:
             width = max([len("unit")] + [len(_clean(u)) for u in host["units"]])
             width = min(width, 48)
-            lines.append("  %-*s %8s %9s %9s %8s  %s" % (width, "unit", "zombies", "leftovers", "survivors",
-                                                        "escaped", "findings"))
+            lines.append(
+                "  %-*s %8s %9s %9s %8s  %s"
+                % (width, "unit", "zombies", "leftovers", "survivors", "escaped", "findings")
+            )
             for uname, unit in _sorted_units(host):
                 c = unit["counts"]
-                lines.append("  %-*s %8d %9d %9d %8d  %s" % (
-                    width, _clean(uname), c["zombies"], c["leftovers"], c["survivors"], c["escaped"],
-                    _sev_counts(unit["findings"])))
+                lines.append(
+                    "  %-*s %8d %9d %9d %8d  %s"
+                    % (
+                        width,
+                        _clean(uname),
+                        c["zombies"],
+                        c["leftovers"],
+                        c["survivors"],
+                        c["escaped"],
+                        _sev_counts(unit["findings"]),
+                    )
+                )
         if host["zombies_outside_units"]:
             lines.append("  zombies outside units (%d):" % ht["zombies_outside_units"])
             for item in host["zombies_outside_units"][:10]:
@@ -509,14 +618,28 @@ def reaper_report_text(report, max_hosts=50, max_findings=20, report_dir=None):
         if host["unattributed_escapes"]:
             lines.append("  unattributed escapes (%d):" % ht["unattributed_escapes"])
             for item in host["unattributed_escapes"][:10]:
-                lines.append("    pid %s %s in %s (%s)" % (_clean(item.get("pid")), _clean(item.get("comm")),
-                                                         _clean(item.get("now_in")), _clean(item.get("route"))))
+                lines.append(
+                    "    pid %s %s in %s (%s)"
+                    % (
+                        _clean(item.get("pid")),
+                        _clean(item.get("comm")),
+                        _clean(item.get("now_in")),
+                        _clean(item.get("route")),
+                    )
+                )
         findings = sorted(host["findings"], key=lambda f: (-_rank(f.get("severity")), str(f.get("unit") or "")))
         if findings:
             lines.append("  findings (%s):" % _sev_counts(ht["findings"]))
             for item in findings[:max_findings]:
-                lines.append("    [%s] %s %s: %s" % (_clean(item.get("severity")), _clean(item.get("unit") or "(host)"),
-                                                     _clean(item.get("code")), _clean(item.get("summary"))))
+                lines.append(
+                    "    [%s] %s %s: %s"
+                    % (
+                        _clean(item.get("severity")),
+                        _clean(item.get("unit") or "(host)"),
+                        _clean(item.get("code")),
+                        _clean(item.get("summary")),
+                    )
+                )
                 if item.get("remedy"):
                     lines.append("      remedy: %s" % _clean(item.get("remedy")))
             if len(findings) > max_findings:
@@ -527,8 +650,10 @@ def reaper_report_text(report, max_hosts=50, max_findings=20, report_dir=None):
             lines.append("  unit patterns that matched nothing: %s" % ", ".join(_clean(p) for p in host["unmatched"]))
     if clean_hosts:
         lines.append("")
-        lines.append("%d more host(s) not shown (no findings or over the limit of %d): see the report" % (
-            len(clean_hosts), max_hosts))
+        lines.append(
+            "%d more host(s) not shown (no findings or over the limit of %d): see the report"
+            % (len(clean_hosts), max_hosts)
+        )
     comparison = report.get("comparison")
     if comparison:
         lines.append("")
@@ -540,34 +665,65 @@ def reaper_report_text(report, max_hosts=50, max_findings=20, report_dir=None):
 
 
 def _compare_text(comparison):
-    lines = ["before -> after (%s -> %s):" % (_clean(comparison["before"].get("generated_at")),
-                                             _clean(comparison["after"].get("generated_at")))]
+    lines = [
+        "before -> after (%s -> %s):"
+        % (_clean(comparison["before"].get("generated_at")), _clean(comparison["after"].get("generated_at")))
+    ]
     ct = comparison["totals"]
-    lines.append("  fleet: " + ", ".join("%s %d -> %d" % (k, ct[k]["before"], ct[k]["after"])
-                                         for k in ("zombies", "leftovers", "survivors", "escapes")))
-    lines.append("  findings: %d -> %d (critical %d -> %d, warning %d -> %d)" % (
-        ct["findings_total"]["before"], ct["findings_total"]["after"], ct["findings_critical"]["before"],
-        ct["findings_critical"]["after"], ct["findings_warning"]["before"], ct["findings_warning"]["after"]))
+    lines.append(
+        "  fleet: "
+        + ", ".join(
+            "%s %d -> %d" % (k, ct[k]["before"], ct[k]["after"])
+            for k in ("zombies", "leftovers", "survivors", "escapes")
+        )
+    )
+    lines.append(
+        "  findings: %d -> %d (critical %d -> %d, warning %d -> %d)"
+        % (
+            ct["findings_total"]["before"],
+            ct["findings_total"]["after"],
+            ct["findings_critical"]["before"],
+            ct["findings_critical"]["after"],
+            ct["findings_warning"]["before"],
+            ct["findings_warning"]["after"],
+        )
+    )
     for name, host in comparison["hosts"].items():
         st = host["status"]
         status = st["after"] if st["before"] == st["after"] else "%s -> %s" % (st["before"], st["after"])
-        lines.append("  %s [%s]: findings %d -> %d, resolved %d, new %d" % (
-            _clean(name), _clean(status), host["findings"]["before"], host["findings"]["after"],
-            len(host["findings_resolved"]), len(host["findings_new"])))
+        lines.append(
+            "  %s [%s]: findings %d -> %d, resolved %d, new %d"
+            % (
+                _clean(name),
+                _clean(status),
+                host["findings"]["before"],
+                host["findings"]["after"],
+                len(host["findings_resolved"]),
+                len(host["findings_new"]),
+            )
+        )
         for uname, counts in host["units"].items():
             changed = [k for k in KINDS if counts[k]["before"] or counts[k]["after"]]
             if changed:
-                lines.append("    %s: %s" % (_clean(uname), ", ".join(
-                    "%s %d -> %d" % (k, counts[k]["before"], counts[k]["after"]) for k in changed)))
+                lines.append(
+                    "    %s: %s"
+                    % (
+                        _clean(uname),
+                        ", ".join("%s %d -> %d" % (k, counts[k]["before"], counts[k]["after"]) for k in changed),
+                    )
+                )
         for kind, pids in host["pids"].items():
             if pids["remaining"]:
                 lines.append("    %s still present: %s" % (kind, ", ".join(str(p) for p in pids["remaining"][:20])))
             if pids["new"] and kind == "zombies":
-                lines.append("    zombies new since before (a zombie factory leaks again after a restart): %d" % len(pids["new"]))
+                lines.append(
+                    "    zombies new since before (a zombie factory leaks again after a restart): %d" % len(pids["new"])
+                )
     return lines
 
 
 # --------------------------------------------------------------------------- Markdown
+
 
 def _md_row(cells):
     return "| " + " | ".join(cells) + " |"
@@ -581,26 +737,88 @@ def reaper_report_markdown(report, max_findings=200):
     max_findings = _int(max_findings, 200)
     t = report["totals"]
     out = ["# reaper.systemd audit report" + (" (%s)" % _md(report["label"]) if report.get("label") else ""), ""]
-    out.append("Generated %s, schema %s. %d host(s): %s." % (_md(report.get("generated_at")), _md(report.get("schema_version")),
-                                                            t["hosts"], _md(_status_line(t) or "none")))
+    out.append(
+        "Generated %s, schema %s. %d host(s): %s."
+        % (
+            _md(report.get("generated_at")),
+            _md(report.get("schema_version")),
+            t["hosts"],
+            _md(_status_line(t) or "none"),
+        )
+    )
     out += ["", "## Fleet totals", ""]
-    out.append(_md_row(["zombies", "in units", "leftovers", "survivors", "escaped", "unattributed",
-                        "critical", "warning", "info", "hosts with findings"]))
+    out.append(
+        _md_row(
+            [
+                "zombies",
+                "in units",
+                "leftovers",
+                "survivors",
+                "escaped",
+                "unattributed",
+                "critical",
+                "warning",
+                "info",
+                "hosts with findings",
+            ]
+        )
+    )
     out.append(_md_row(["---:"] * 10))
-    out.append(_md_row([str(x) for x in (t["zombies"], t["zombies_in_units"], t["leftovers"], t["survivors"],
-                                         t["escapes"], t["unattributed_escapes"], t["findings"]["critical"],
-                                         t["findings"]["warning"], t["findings"]["info"], t["hosts_with_findings"])]))
+    out.append(
+        _md_row(
+            [
+                str(x)
+                for x in (
+                    t["zombies"],
+                    t["zombies_in_units"],
+                    t["leftovers"],
+                    t["survivors"],
+                    t["escapes"],
+                    t["unattributed_escapes"],
+                    t["findings"]["critical"],
+                    t["findings"]["warning"],
+                    t["findings"]["info"],
+                    t["hosts_with_findings"],
+                )
+            ]
+        )
+    )
     out += ["", "## Hosts", ""]
-    out.append(_md_row(["host", "status", "systemd", "processes", "zombies", "leftovers", "survivors", "escaped",
-                        "findings", "note"]))
+    out.append(
+        _md_row(
+            [
+                "host",
+                "status",
+                "systemd",
+                "processes",
+                "zombies",
+                "leftovers",
+                "survivors",
+                "escaped",
+                "findings",
+                "note",
+            ]
+        )
+    )
     out.append(_md_row(["---", "---", "---", "---:", "---:", "---:", "---:", "---:", "---", "---"]))
     for name, host in sorted(report["hosts"].items(), key=_host_sort_key):
         ht = host["totals"]
-        out.append(_md_row([
-            _md(name), _md(host["status"]), _md(host.get("systemd_version") or "-"), _md(host.get("processes") or "-"),
-            str(ht["zombies"]), str(ht["leftovers"]), str(ht["survivors"]), str(ht["escapes"]),
-            _md(_sev_counts(ht["findings"])), _md(host.get("message") or ""),
-        ]))
+        out.append(
+            _md_row(
+                [
+                    _md(name),
+                    _md(host["status"]),
+                    _md(host.get("systemd_version") or "-"),
+                    _md(host.get("processes") or "-"),
+                    str(ht["zombies"]),
+                    str(ht["leftovers"]),
+                    str(ht["survivors"]),
+                    str(ht["escapes"]),
+                    _md(_sev_counts(ht["findings"])),
+                    _md(host.get("message") or ""),
+                ]
+            )
+        )
     if report["worst"]["units"]:
         out += ["", "## Worst units", ""]
         out.append(_md_row(["unit", "hosts", "zombies", "leftovers", "survivors", "escaped", "findings"]))
@@ -608,16 +826,37 @@ def reaper_report_markdown(report, max_findings=200):
         for uname in report["worst"]["units"]:
             unit = report["units"][uname]
             c = unit["counts"]
-            out.append(_md_row([_md(uname), str(len(unit["hosts"])), str(c["zombies"]), str(c["leftovers"]),
-                                str(c["survivors"]), str(c["escaped"]), _md(_sev_counts(unit["findings"]))]))
+            out.append(
+                _md_row(
+                    [
+                        _md(uname),
+                        str(len(unit["hosts"])),
+                        str(c["zombies"]),
+                        str(c["leftovers"]),
+                        str(c["survivors"]),
+                        str(c["escaped"]),
+                        _md(_sev_counts(unit["findings"])),
+                    ]
+                )
+            )
     rows = _all_findings(report)
     out += ["", "## Findings", ""]
     if rows:
         out.append(_md_row(["severity", "host", "unit", "code", "summary", "remedy"]))
         out.append(_md_row(["---"] * 6))
         for hname, item in rows[:max_findings]:
-            out.append(_md_row([_md(item.get("severity")), _md(hname), _md(item.get("unit") or "(host)"),
-                                _md(item.get("code")), _md(item.get("summary")), _md(item.get("remedy"))]))
+            out.append(
+                _md_row(
+                    [
+                        _md(item.get("severity")),
+                        _md(hname),
+                        _md(item.get("unit") or "(host)"),
+                        _md(item.get("code")),
+                        _md(item.get("summary")),
+                        _md(item.get("remedy")),
+                    ]
+                )
+            )
         if len(rows) > max_findings:
             out += ["", "%d more finding(s) in report.json." % (len(rows) - max_findings)]
     else:
@@ -627,27 +866,57 @@ def reaper_report_markdown(report, max_findings=200):
         out += ["", "## Outside any unit", ""]
         for name, host in zombies:
             if host["zombies_outside_units"]:
-                out.append("- %s: %d zombie(s) outside units: %s" % (
-                    _md(name), host["totals"]["zombies_outside_units"],
-                    _md("; ".join(_zombie_text(i) for i in host["zombies_outside_units"][:10]))))
+                out.append(
+                    "- %s: %d zombie(s) outside units: %s"
+                    % (
+                        _md(name),
+                        host["totals"]["zombies_outside_units"],
+                        _md("; ".join(_zombie_text(i) for i in host["zombies_outside_units"][:10])),
+                    )
+                )
             if host["unattributed_escapes"]:
-                out.append("- %s: %d unattributed escape(s): %s" % (
-                    _md(name), host["totals"]["unattributed_escapes"],
-                    _md("; ".join("pid %s %s in %s" % (i.get("pid"), _clean(i.get("comm")), _clean(i.get("now_in")))
-                                  for i in host["unattributed_escapes"][:10]))))
+                out.append(
+                    "- %s: %d unattributed escape(s): %s"
+                    % (
+                        _md(name),
+                        host["totals"]["unattributed_escapes"],
+                        _md(
+                            "; ".join(
+                                "pid %s %s in %s" % (i.get("pid"), _clean(i.get("comm")), _clean(i.get("now_in")))
+                                for i in host["unattributed_escapes"][:10]
+                            )
+                        ),
+                    )
+                )
     comparison = report.get("comparison")
     if comparison:
         ct = comparison["totals"]
         out += ["", "## Before and after", ""]
-        out.append("Before: %s. After: %s." % (_md(comparison["before"].get("generated_at")),
-                                                _md(comparison["after"].get("generated_at"))))
+        out.append(
+            "Before: %s. After: %s."
+            % (_md(comparison["before"].get("generated_at")), _md(comparison["after"].get("generated_at")))
+        )
         out.append("")
         out.append(_md_row(["", "zombies", "leftovers", "survivors", "escaped", "critical", "warning", "findings"]))
         out.append(_md_row(["---"] + ["---:"] * 7))
         for when in ("before", "after"):
-            out.append(_md_row([when] + [str(ct[k][when]) for k in ("zombies", "leftovers", "survivors", "escapes",
-                                                                    "findings_critical", "findings_warning",
-                                                                    "findings_total")]))
+            out.append(
+                _md_row(
+                    [when]
+                    + [
+                        str(ct[k][when])
+                        for k in (
+                            "zombies",
+                            "leftovers",
+                            "survivors",
+                            "escapes",
+                            "findings_critical",
+                            "findings_warning",
+                            "findings_total",
+                        )
+                    ]
+                )
+            )
         out.append("")
         out.append(_md_row(["host", "unit", "zombies", "leftovers", "survivors", "escaped"]))
         out.append(_md_row(["---", "---", "---", "---", "---", "---"]))
@@ -657,10 +926,18 @@ def reaper_report_markdown(report, max_findings=200):
                 out.append(_md_row([_md(hname), "(status)", _md("%s -> %s" % (st["before"], st["after"])), "", "", ""]))
             for uname, counts in host["units"].items():
                 if any(counts[k]["before"] or counts[k]["after"] for k in KINDS):
-                    out.append(_md_row([_md(hname), _md(uname)] + [
-                        "%d → %d" % (counts[k]["before"], counts[k]["after"]) for k in KINDS]))
-        remaining = [(h, k, p["remaining"]) for h, host in comparison["hosts"].items()
-                     for k, p in host["pids"].items() if p["remaining"]]
+                    out.append(
+                        _md_row(
+                            [_md(hname), _md(uname)]
+                            + ["%d → %d" % (counts[k]["before"], counts[k]["after"]) for k in KINDS]
+                        )
+                    )
+        remaining = [
+            (h, k, p["remaining"])
+            for h, host in comparison["hosts"].items()
+            for k, p in host["pids"].items()
+            if p["remaining"]
+        ]
         out.append("")
         if remaining:
             for hname, kind, pids in remaining:
@@ -789,27 +1066,38 @@ def _bar_chart(chart_id, title, rows, series):
     group_h = bar_h * len(series) + gap
     height = 28 + max(1, len(rows)) * group_h + 6
     vmax = max([1] + [v for _label, values in rows for v in values])
-    parts = ['<svg id="%s" role="img" aria-labelledby="%s-t" width="%d" height="%d" viewBox="0 0 %d %d" '
-             'xmlns="http://www.w3.org/2000/svg">' % (chart_id, chart_id, width, height, width, height),
-             '<title id="%s-t">%s</title>' % (chart_id, _h(title))]
+    parts = [
+        '<svg id="%s" role="img" aria-labelledby="%s-t" width="%d" height="%d" viewBox="0 0 %d %d" '
+        'xmlns="http://www.w3.org/2000/svg">' % (chart_id, chart_id, width, height, width, height),
+        '<title id="%s-t">%s</title>' % (chart_id, _h(title)),
+    ]
     x = label_w
     for idx, (name, css) in enumerate(series):
-        parts.append('<rect class="%s" x="%d" y="6" width="10" height="10"/><text class="legend" x="%d" y="15">%s</text>'
-                     % (css, x + idx * 110, x + idx * 110 + 14, _h(name)))
+        parts.append(
+            '<rect class="%s" x="%d" y="6" width="10" height="10"/><text class="legend" x="%d" y="15">%s</text>'
+            % (css, x + idx * 110, x + idx * 110 + 14, _h(name))
+        )
     if not rows:
         parts.append('<text x="%d" y="44">nothing to show</text>' % label_w)
     y = 28
     for label, values in rows:
         text = _clean(label)
         short = text if len(text) <= 30 else text[:29] + "\u2026"
-        parts.append('<g><title>%s: %s</title>' % (_h(text), _h(", ".join(
-            "%s %d" % (name, v) for (name, _css), v in zip(series, values)))))
-        parts.append('<text x="%d" y="%d" text-anchor="end">%s</text>' % (
-            label_w - 6, y + bar_h * len(series) / 2 + 4, html.escape(short, quote=True)))
+        parts.append(
+            '<g><title>%s: %s</title>'
+            % (_h(text), _h(", ".join("%s %d" % (name, v) for (name, _css), v in zip(series, values))))
+        )
+        parts.append(
+            '<text x="%d" y="%d" text-anchor="end">%s</text>'
+            % (label_w - 6, y + bar_h * len(series) / 2 + 4, html.escape(short, quote=True))
+        )
         for idx, ((_name, css), value) in enumerate(zip(series, values)):
             w = int(round(plot_w * value / vmax)) if value else 0
             by = y + idx * bar_h
-            parts.append('<rect class="%s" x="%d" y="%d" width="%d" height="%d"/>' % (css, label_w, by, max(w, 1 if value else 0), bar_h - 2))
+            parts.append(
+                '<rect class="bar %s" x="%d" y="%d" width="%d" height="%d" data-v="%d"/>'
+                % (css, label_w, by, max(w, 1 if value else 0), bar_h - 2, value)
+            )
             parts.append('<text x="%d" y="%d">%d</text>' % (label_w + w + 4, by + bar_h - 3, value))
         parts.append("</g>")
         y += group_h
@@ -827,24 +1115,55 @@ def reaper_report_html(report, max_findings=5000, chart_top=20):
     chart_top = max(1, _int(chart_top, 20))
     t = report["totals"]
     label = report.get("label") or ""
-    title = "reaper.systemd audit" + (" (%s)" % _clean(label) if label else "") + " \u2014 " + _clean(report.get("generated_at"))
-    csp = ("default-src 'none'; style-src %s; script-src %s; img-src data:; base-uri 'none'; form-action 'none'"
-           % (_csp_hash(_CSS), _csp_hash(_JS)))
-    b = ['<!DOCTYPE html>', '<html lang="en">', "<head>", '<meta charset="utf-8">',
-         '<meta http-equiv="Content-Security-Policy" content="%s">' % _h(csp),
-         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-         '<meta name="generator" content="reaper.systemd %s">' % _h(report.get("schema_version")),
-         "<title>%s</title>" % html.escape(title, quote=True), "<style>%s</style>" % _CSS, "</head>", "<body>"]
-    b.append('<header><h1>%s</h1><p class="meta">Generated %s &middot; schema %s &middot; %d host(s): %s</p></header>' % (
-        _h("reaper.systemd audit" + (" (%s)" % label if label else "")), _h(report.get("generated_at")),
-        _h(report.get("schema_version")), t["hosts"], _h(_status_line(t) or "none")))
+    title = (
+        "reaper.systemd audit"
+        + (" (%s)" % _clean(label) if label else "")
+        + " \u2014 "
+        + _clean(report.get("generated_at"))
+    )
+    csp = "default-src 'none'; style-src %s; script-src %s; img-src data:; base-uri 'none'; form-action 'none'" % (
+        _csp_hash(_CSS),
+        _csp_hash(_JS),
+    )
+    b = [
+        '<!DOCTYPE html>',
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta http-equiv="Content-Security-Policy" content="%s">' % _h(csp),
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="generator" content="reaper.systemd %s">' % _h(report.get("schema_version")),
+        "<title>%s</title>" % html.escape(title, quote=True),
+        "<style>%s</style>" % _CSS,
+        "</head>",
+        "<body>",
+    ]
+    b.append(
+        '<header><h1>%s</h1><p class="meta">Generated %s &middot; schema %s &middot; %d host(s): %s</p></header>'
+        % (
+            _h("reaper.systemd audit" + (" (%s)" % label if label else "")),
+            _h(report.get("generated_at")),
+            _h(report.get("schema_version")),
+            t["hosts"],
+            _h(_status_line(t) or "none"),
+        )
+    )
 
     # fleet totals
-    cards = [("hosts", t["hosts"]), ("ok", t["status"]["ok"]), ("no systemd", t["status"]["no_systemd"]),
-             ("unreachable", t["status"]["unreachable"]), ("failed", t["status"]["failed"]),
-             ("zombies", t["zombies"]), ("leftovers", t["leftovers"]), ("survivors", t["survivors"]),
-             ("escaped", t["escapes"]), ("critical", t["findings"]["critical"]),
-             ("warning", t["findings"]["warning"]), ("info", t["findings"]["info"])]
+    cards = [
+        ("hosts", t["hosts"]),
+        ("ok", t["status"]["ok"]),
+        ("no systemd", t["status"]["no_systemd"]),
+        ("unreachable", t["status"]["unreachable"]),
+        ("failed", t["status"]["failed"]),
+        ("zombies", t["zombies"]),
+        ("leftovers", t["leftovers"]),
+        ("survivors", t["survivors"]),
+        ("escaped", t["escapes"]),
+        ("critical", t["findings"]["critical"]),
+        ("warning", t["findings"]["warning"]),
+        ("info", t["findings"]["info"]),
+    ]
     b.append('<section id="totals"><h2>Fleet totals</h2><div class="cards">')
     for name, value in cards:
         b.append('<div class="card"><b>%d</b><span>%s</span></div>' % (_int(value), _h(name)))
@@ -853,71 +1172,137 @@ def reaper_report_html(report, max_findings=5000, chart_top=20):
     # hosts the audit could not fully cover
     notok = [(n, h) for n, h in report["hosts"].items() if h["status"] != "ok"]
     if notok:
-        b.append('<section id="not-audited"><h2>Hosts not fully audited</h2><table><thead><tr>%s%s</tr></thead><tbody>'
-                 % (_th("host", sortable=False), _th("status / reason", sortable=False)))
+        b.append(
+            '<section id="not-audited"><h2>Hosts not fully audited</h2><table><thead><tr>%s%s</tr></thead><tbody>'
+            % (_th("host", sortable=False), _th("status / reason", sortable=False))
+        )
         for name, host in notok:
-            b.append("<tr><td>%s</td><td><span class=\"st-%s\">%s</span> %s</td></tr>" % (
-                _h(name), _h(host["status"]), _h(host["status"]), _h(host.get("message"))))
+            b.append(
+                "<tr><td>%s</td><td><span class=\"st-%s\">%s</span> %s</td></tr>"
+                % (_h(name), _h(host["status"]), _h(host["status"]), _h(host.get("message")))
+            )
         b.append("</tbody></table></section>")
 
     # worst hosts and units
     b.append('<section id="worst"><h2>Worst hosts and units</h2>')
     if report["worst"]["hosts"]:
-        b.append("<table><thead><tr>%s</tr></thead><tbody>" % "".join(
-            _th(x, n, False) for x, n in (("host", False), ("worst", False), ("zombies", True), ("leftovers", True),
-                                          ("survivors", True), ("escaped", True), ("findings", False))))
+        b.append(
+            "<table><thead><tr>%s</tr></thead><tbody>"
+            % "".join(
+                _th(x, n, False)
+                for x, n in (
+                    ("host", False),
+                    ("worst", False),
+                    ("zombies", True),
+                    ("leftovers", True),
+                    ("survivors", True),
+                    ("escaped", True),
+                    ("findings", False),
+                )
+            )
+        )
         for name in report["worst"]["hosts"]:
             ht = report["hosts"][name]["totals"]
-            b.append("<tr>%s%s%s%s%s%s%s</tr>" % (
-                _td(_h(name)), _sev_cell(ht["worst_severity"] or ""), _td(ht["zombies"], True), _td(ht["leftovers"], True),
-                _td(ht["survivors"], True), _td(ht["escapes"], True), _td(_h(_sev_counts(ht["findings"])))))
+            b.append(
+                "<tr>%s%s%s%s%s%s%s</tr>"
+                % (
+                    _td(_h(name)),
+                    _sev_cell(ht["worst_severity"] or ""),
+                    _td(ht["zombies"], True),
+                    _td(ht["leftovers"], True),
+                    _td(ht["survivors"], True),
+                    _td(ht["escapes"], True),
+                    _td(_h(_sev_counts(ht["findings"]))),
+                )
+            )
         b.append("</tbody></table>")
     else:
         b.append("<p>No host has findings.</p>")
     if report["worst"]["units"]:
-        b.append("<table><thead><tr>%s</tr></thead><tbody>" % "".join(
-            _th(x, n, False) for x, n in (("unit", False), ("hosts", True), ("worst", False), ("zombies", True),
-                                          ("leftovers", True), ("survivors", True), ("escaped", True),
-                                          ("findings", False))))
+        b.append(
+            "<table><thead><tr>%s</tr></thead><tbody>"
+            % "".join(
+                _th(x, n, False)
+                for x, n in (
+                    ("unit", False),
+                    ("hosts", True),
+                    ("worst", False),
+                    ("zombies", True),
+                    ("leftovers", True),
+                    ("survivors", True),
+                    ("escaped", True),
+                    ("findings", False),
+                )
+            )
+        )
         for name in report["worst"]["units"]:
             unit = report["units"][name]
             c = unit["counts"]
-            b.append("<tr>%s%s%s%s%s%s%s%s</tr>" % (
-                _td("<code>%s</code>" % _h(name)), _td(len(unit["hosts"]), True), _sev_cell(unit["worst_severity"] or ""),
-                _td(c["zombies"], True), _td(c["leftovers"], True), _td(c["survivors"], True), _td(c["escaped"], True),
-                _td(_h(_sev_counts(unit["findings"])))))
+            b.append(
+                "<tr>%s%s%s%s%s%s%s%s</tr>"
+                % (
+                    _td("<code>%s</code>" % _h(name)),
+                    _td(len(unit["hosts"]), True),
+                    _sev_cell(unit["worst_severity"] or ""),
+                    _td(c["zombies"], True),
+                    _td(c["leftovers"], True),
+                    _td(c["survivors"], True),
+                    _td(c["escaped"], True),
+                    _td(_h(_sev_counts(unit["findings"]))),
+                )
+            )
         b.append("</tbody></table>")
     b.append("</section>")
 
     # charts
-    host_rows = sorted(((n, [h["totals"]["zombies"], h["totals"]["escapes"]]) for n, h in report["hosts"].items()),
-                       key=lambda r: (-(r[1][0] + r[1][1]), r[0]))
+    host_rows = sorted(
+        ((n, [h["totals"]["zombies"], h["totals"]["escapes"]]) for n, h in report["hosts"].items()),
+        key=lambda r: (-(r[1][0] + r[1][1]), r[0]),
+    )
     host_rows = [r for r in host_rows if r[1][0] or r[1][1]][:chart_top]
-    unit_rows = sorted(((n, [u["counts"]["zombies"], u["counts"]["escaped"]]) for n, u in report["units"].items()),
-                       key=lambda r: (-(r[1][0] + r[1][1]), r[0]))
+    unit_rows = sorted(
+        ((n, [u["counts"]["zombies"], u["counts"]["escaped"]]) for n, u in report["units"].items()),
+        key=lambda r: (-(r[1][0] + r[1][1]), r[0]),
+    )
     unit_rows = [r for r in unit_rows if r[1][0] or r[1][1]][:chart_top]
     series = [("zombies", "bz"), ("escapes", "be")]
     b.append('<section id="charts"><h2>Zombies and escapes</h2><div class="charts">')
-    b.append('<div class="chart"><h3>Per host (top %d)</h3>%s</div>' % (
-        chart_top, _bar_chart("chart-hosts", "Zombies and escapes per host", host_rows, series)))
-    b.append('<div class="chart"><h3>Per unit, all hosts (top %d)</h3>%s</div>' % (
-        chart_top, _bar_chart("chart-units", "Zombies and escapes per unit", unit_rows, series)))
+    b.append(
+        '<div class="chart"><h3>Per host (top %d)</h3>%s</div>'
+        % (chart_top, _bar_chart("chart-hosts", "Zombies and escapes per host", host_rows, series))
+    )
+    b.append(
+        '<div class="chart"><h3>Per unit, all hosts (top %d)</h3>%s</div>'
+        % (chart_top, _bar_chart("chart-units", "Zombies and escapes per unit", unit_rows, series))
+    )
     b.append("</div></section>")
 
     # findings
     rows = _all_findings(report)
     b.append('<section id="findings-section"><h2>Findings (%d)</h2>' % len(rows))
     b.append('<input type="search" placeholder="Filter findings" aria-label="Filter findings" data-filter="findings">')
-    b.append('<table id="findings" class="sortable"><thead><tr>%s</tr></thead><tbody>' % "".join(
-        _th(x, n, right=False) for x, n in (("severity", True), ("host", False), ("unit", False), ("code", False),
-                                            ("summary", False))))
+    b.append(
+        '<table id="findings" class="sortable"><thead><tr>%s</tr></thead><tbody>'
+        % "".join(
+            _th(x, n, right=False)
+            for x, n in (("severity", True), ("host", False), ("unit", False), ("code", False), ("summary", False))
+        )
+    )
     for idx, (hname, item) in enumerate(rows[:max_findings]):
-        b.append('<tr data-i="%d">%s%s%s%s%s</tr>' % (
-            idx, _sev_cell(item.get("severity")), _td(_h(hname)), _td("<code>%s</code>" % _h(item.get("unit") or "(host)"),
-                                                                      sort=_clean(item.get("unit") or "")),
-            _td(_h(item.get("code"))),
-            _td('%s<div class="remedy">%s</div>' % (_h(item.get("summary")), _h(item.get("remedy"))),
-                sort=_clean(item.get("summary")))))
+        b.append(
+            '<tr data-i="%d">%s%s%s%s%s</tr>'
+            % (
+                idx,
+                _sev_cell(item.get("severity")),
+                _td(_h(hname)),
+                _td("<code>%s</code>" % _h(item.get("unit") or "(host)"), sort=_clean(item.get("unit") or "")),
+                _td(_h(item.get("code"))),
+                _td(
+                    '%s<div class="remedy">%s</div>' % (_h(item.get("summary")), _h(item.get("remedy"))),
+                    sort=_clean(item.get("summary")),
+                ),
+            )
+        )
     b.append("</tbody></table>")
     if len(rows) > max_findings:
         b.append("<p>%d more finding(s) in report.json.</p>" % (len(rows) - max_findings))
@@ -929,79 +1314,184 @@ def reaper_report_html(report, max_findings=5000, chart_top=20):
     comparison = report.get("comparison")
     if comparison:
         ct = comparison["totals"]
-        b.append('<section id="comparison"><h2>Before and after</h2><p class="meta">before %s &middot; after %s</p>' % (
-            _h(comparison["before"].get("generated_at")), _h(comparison["after"].get("generated_at"))))
-        keys = (("zombies", "zombies"), ("leftovers", "leftovers"), ("survivors", "survivors"), ("escapes", "escaped"),
-                ("findings_critical", "critical"), ("findings_warning", "warning"), ("findings_total", "findings"))
-        b.append("<table><thead><tr>%s%s</tr></thead><tbody>" % (_th("", sortable=False), "".join(
-            _th(lab, True, False) for _k, lab in keys)))
+        b.append(
+            '<section id="comparison"><h2>Before and after</h2><p class="meta">before %s &middot; after %s</p>'
+            % (_h(comparison["before"].get("generated_at")), _h(comparison["after"].get("generated_at")))
+        )
+        keys = (
+            ("zombies", "zombies"),
+            ("leftovers", "leftovers"),
+            ("survivors", "survivors"),
+            ("escapes", "escaped"),
+            ("findings_critical", "critical"),
+            ("findings_warning", "warning"),
+            ("findings_total", "findings"),
+        )
+        b.append(
+            "<table><thead><tr>%s%s</tr></thead><tbody>"
+            % (_th("", sortable=False), "".join(_th(lab, True, False) for _k, lab in keys))
+        )
         for when in ("before", "after"):
             b.append("<tr>%s%s</tr>" % (_td(when), "".join(_td(ct[k][when], True) for k, _lab in keys)))
         b.append("</tbody></table>")
-        b.append('<table id="comparison-units" class="sortable"><thead><tr>%s</tr></thead><tbody>' % "".join(
-            _th(x, n) for x, n in (("host", False), ("unit", False), ("zombies", True), ("leftovers", True),
-                                   ("survivors", True), ("escaped", True))))
+        b.append(
+            '<table id="comparison-units" class="sortable"><thead><tr>%s</tr></thead><tbody>'
+            % "".join(
+                _th(x, n)
+                for x, n in (
+                    ("host", False),
+                    ("unit", False),
+                    ("zombies", True),
+                    ("leftovers", True),
+                    ("survivors", True),
+                    ("escaped", True),
+                )
+            )
+        )
         idx = 0
         for hname, host in comparison["hosts"].items():
             for uname, counts in host["units"].items():
                 if not any(counts[k]["before"] or counts[k]["after"] for k in KINDS):
                     continue
-                b.append('<tr data-i="%d">%s%s%s</tr>' % (idx, _td(_h(hname)), _td("<code>%s</code>" % _h(uname)), "".join(
-                    _td("%d &rarr; %d" % (counts[k]["before"], counts[k]["after"]), True, sort=str(counts[k]["after"]))
-                    for k in KINDS)))
+                b.append(
+                    '<tr data-i="%d">%s%s%s</tr>'
+                    % (
+                        idx,
+                        _td(_h(hname)),
+                        _td("<code>%s</code>" % _h(uname)),
+                        "".join(
+                            _td(
+                                "%d &rarr; %d" % (counts[k]["before"], counts[k]["after"]),
+                                True,
+                                sort=str(counts[k]["after"]),
+                            )
+                            for k in KINDS
+                        ),
+                    )
+                )
                 idx += 1
         b.append("</tbody></table>")
-        remaining = [(h, k, p["remaining"]) for h, host in comparison["hosts"].items()
-                     for k, p in host["pids"].items() if p["remaining"]]
+        remaining = [
+            (h, k, p["remaining"])
+            for h, host in comparison["hosts"].items()
+            for k, p in host["pids"].items()
+            if p["remaining"]
+        ]
         if remaining:
-            b.append("<ul>%s</ul>" % "".join("<li>%s: %s still present: %s</li>" % (
-                _h(h), _h(k), _h(", ".join(str(p) for p in pids[:50]))) for h, k, pids in remaining))
+            b.append(
+                "<ul>%s</ul>"
+                % "".join(
+                    "<li>%s: %s still present: %s</li>" % (_h(h), _h(k), _h(", ".join(str(p) for p in pids[:50])))
+                    for h, k, pids in remaining
+                )
+            )
         else:
             b.append("<p>None of the PIDs listed before is still listed after.</p>")
         b.append("</section>")
 
     # every host
     b.append('<section id="hosts"><h2>Hosts (%d)</h2>' % t["hosts"])
-    b.append('<table id="hosts-table" class="sortable"><thead><tr>%s</tr></thead><tbody>' % "".join(
-        _th(x, n) for x, n in (("host", False), ("status", False), ("systemd", False), ("processes", True),
-                               ("zombies", True), ("leftovers", True), ("survivors", True), ("escaped", True),
-                               ("critical", True), ("warning", True), ("pid usage", True))))
+    b.append(
+        '<table id="hosts-table" class="sortable"><thead><tr>%s</tr></thead><tbody>'
+        % "".join(
+            _th(x, n)
+            for x, n in (
+                ("host", False),
+                ("status", False),
+                ("systemd", False),
+                ("processes", True),
+                ("zombies", True),
+                ("leftovers", True),
+                ("survivors", True),
+                ("escaped", True),
+                ("critical", True),
+                ("warning", True),
+                ("pid usage", True),
+            )
+        )
+    )
     for idx, (name, host) in enumerate(sorted(report["hosts"].items(), key=_host_sort_key)):
         ht = host["totals"]
-        b.append('<tr data-i="%d">%s%s%s%s%s%s%s%s%s%s%s</tr>' % (
-            idx, _td(_h(name)), _td('<span class="st-%s">%s</span>' % (_h(host["status"]), _h(host["status"]))),
-            _td(_h(host.get("systemd_version") or "-")), _td(_h(host.get("processes") if host.get("processes") is not None else "-"), True,
-                                                             sort=str(_int(host.get("processes")))),
-            _td(ht["zombies"], True), _td(ht["leftovers"], True), _td(ht["survivors"], True), _td(ht["escapes"], True),
-            _td(ht["findings"]["critical"], True), _td(ht["findings"]["warning"], True),
-            _td(_h(_pct(host.get("pid_usage"))), True, sort=str(host.get("pid_usage") or 0))))
+        b.append(
+            '<tr data-i="%d">%s%s%s%s%s%s%s%s%s%s%s</tr>'
+            % (
+                idx,
+                _td(_h(name)),
+                _td('<span class="st-%s">%s</span>' % (_h(host["status"]), _h(host["status"]))),
+                _td(_h(host.get("systemd_version") or "-")),
+                _td(
+                    _h(host.get("processes") if host.get("processes") is not None else "-"),
+                    True,
+                    sort=str(_int(host.get("processes"))),
+                ),
+                _td(ht["zombies"], True),
+                _td(ht["leftovers"], True),
+                _td(ht["survivors"], True),
+                _td(ht["escapes"], True),
+                _td(ht["findings"]["critical"], True),
+                _td(ht["findings"]["warning"], True),
+                _td(_h(_pct(host.get("pid_usage"))), True, sort=str(host.get("pid_usage") or 0)),
+            )
+        )
     b.append("</tbody></table>")
     for name, host in sorted(report["hosts"].items(), key=_host_sort_key):
         if not host["units"] and not host["zombies_outside_units"] and not host["unattributed_escapes"]:
             continue
         b.append("<details><summary>%s: %d unit(s) with leaks or findings</summary>" % (_h(name), len(host["units"])))
         if host["units"]:
-            b.append("<table><thead><tr>%s</tr></thead><tbody>" % "".join(
-                _th(x, n, False) for x, n in (("unit", False), ("state", False), ("KillMode", False), ("zombies", True),
-                                              ("leftovers", True), ("survivors", True), ("escaped", True),
-                                              ("findings", False))))
+            b.append(
+                "<table><thead><tr>%s</tr></thead><tbody>"
+                % "".join(
+                    _th(x, n, False)
+                    for x, n in (
+                        ("unit", False),
+                        ("state", False),
+                        ("KillMode", False),
+                        ("zombies", True),
+                        ("leftovers", True),
+                        ("survivors", True),
+                        ("escaped", True),
+                        ("findings", False),
+                    )
+                )
+            )
             for uname, unit in _sorted_units(host):
                 c = unit["counts"]
-                b.append("<tr>%s%s%s%s%s%s%s%s</tr>" % (
-                    _td("<code>%s</code>" % _h(uname)),
-                    _td(_h("%s/%s" % (unit.get("active_state") or "?", unit.get("sub_state") or "?"))),
-                    _td(_h(unit.get("kill_mode") or "-")), _td(c["zombies"], True), _td(c["leftovers"], True),
-                    _td(c["survivors"], True), _td(c["escaped"], True), _td(_h(_sev_counts(unit["findings"])))))
+                b.append(
+                    "<tr>%s%s%s%s%s%s%s%s</tr>"
+                    % (
+                        _td("<code>%s</code>" % _h(uname)),
+                        _td(_h("%s/%s" % (unit.get("active_state") or "?", unit.get("sub_state") or "?"))),
+                        _td(_h(unit.get("kill_mode") or "-")),
+                        _td(c["zombies"], True),
+                        _td(c["leftovers"], True),
+                        _td(c["survivors"], True),
+                        _td(c["escaped"], True),
+                        _td(_h(_sev_counts(unit["findings"]))),
+                    )
+                )
             b.append("</tbody></table>")
         if host["zombies_outside_units"]:
-            b.append("<p>Zombies outside units: %s</p>" % _h("; ".join(_zombie_text(i) for i in host["zombies_outside_units"][:20])))
+            b.append(
+                "<p>Zombies outside units: %s</p>"
+                % _h("; ".join(_zombie_text(i) for i in host["zombies_outside_units"][:20]))
+            )
         if host["unattributed_escapes"]:
-            b.append("<p>Unattributed escapes: %s</p>" % _h("; ".join(
-                "pid %s %s in %s" % (i.get("pid"), _clean(i.get("comm")), _clean(i.get("now_in")))
-                for i in host["unattributed_escapes"][:20])))
+            b.append(
+                "<p>Unattributed escapes: %s</p>"
+                % _h(
+                    "; ".join(
+                        "pid %s %s in %s" % (i.get("pid"), _clean(i.get("comm")), _clean(i.get("now_in")))
+                        for i in host["unattributed_escapes"][:20]
+                    )
+                )
+            )
         b.append("</details>")
     b.append("</section>")
-    b.append('<footer>reaper.systemd report, schema %s. The full data is in report.json.</footer>' % _h(report.get("schema_version")))
+    b.append(
+        '<footer>reaper.systemd report, schema %s. The full data is in report.json.</footer>'
+        % _h(report.get("schema_version"))
+    )
     b.append("<script>%s</script>" % _JS)
     b.append("</body></html>")
     return "\n".join(b) + "\n"
