@@ -115,10 +115,9 @@ def _privilege(proc_root):
                 return "limited"
     except (IOError, OSError, ValueError):
         return "limited"
-    has = lambda bit: bool(caps & (1 << bit))  # noqa: E731
-    if has(CAP_SYS_PTRACE) and (has(CAP_DAC_READ_SEARCH) or has(CAP_DAC_OVERRIDE)):
-        return "full"
-    return "limited"
+    ptrace = caps & (1 << CAP_SYS_PTRACE)
+    dac = caps & ((1 << CAP_DAC_READ_SEARCH) | (1 << CAP_DAC_OVERRIDE))
+    return "full" if ptrace and dac else "limited"
 
 
 def _ratio(used, limit):

@@ -22,7 +22,7 @@ description:
   - Read-only. On a host where systemd is not PID 1 it reports host facts and zombies by parent, and sets
     RV(ansible_facts.reaper.host.systemd) to C(false) instead of failing.
 author:
-  - reaper.systemd maintainers
+  - reaper.systemd maintainers (@reaper-systemd)
 requirements:
   - Python 3.8 or later on the target.
   - psutil on the target, only for O(backend=psutil).
@@ -33,7 +33,6 @@ notes:
   - Zombies younger than O(min_zombie_age) are listed but not flagged.
   - Interactive login sessions (C(sshd), C(login)) and container or VM scopes (C(docker-*.scope),
     C(libpod-*.scope), C(machine.slice)) are designed hand-offs and are not reported as escapes.
-extends_documentation_fragment: []
 attributes:
   check_mode:
     support: full

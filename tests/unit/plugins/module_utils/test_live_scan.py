@@ -63,7 +63,7 @@ def _comm(pid):
 
 
 def test_backends_give_identical_records_on_the_live_table(zombie_parent):
-    view, _ = cgroups.read_view()
+    view = cgroups.read_view()[0]
     first = proc_table.snapshot(view, "procfs")
     via_psutil = proc_table.snapshot(view, "psutil")
     second = proc_table.snapshot(view, "procfs")
@@ -89,6 +89,6 @@ def test_backends_give_identical_records_on_the_live_table(zombie_parent):
 
 def test_psutil_backend_reports_a_clear_error_when_psutil_is_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "psutil", None)
-    view, _ = cgroups.read_view()
+    view = cgroups.read_view()[0]
     with pytest.raises(proc_table.BackendUnavailable, match="python3-psutil"):
         proc_table.snapshot(view, "psutil")
