@@ -23,7 +23,7 @@ HISTORY_LEN = 96
 
 
 def empty():
-    return {'version': VERSION, 'zombies': {}, 'units': {}, 'cooldowns': {}}
+    return {'version': VERSION, 'zombies': {}, 'units': {}, 'cooldowns': {}, 'counters': {}}
 
 
 def load(path=STATE_PATH):
@@ -43,7 +43,9 @@ def load(path=STATE_PATH):
         warnings.append('state file %s has an unknown layout: reset to an empty state' % path)
         return empty(), warnings
     state = empty()
-    for key in ('zombies', 'units', 'cooldowns'):
+    for key in ('zombies', 'units', 'cooldowns', 'counters'):
+        if key not in data and key == 'counters':
+            continue
         if isinstance(data.get(key), dict):
             state[key] = data[key]
         else:

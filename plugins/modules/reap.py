@@ -333,7 +333,8 @@ def _run(module, policy, scanner, params):
     results = executor.run(the_plan, state)
     result["actions"] = results
     result["changed"] = any(r["changed"] for r in results)
-    if result["changed"]:
+    remediation.count_results(results, state.setdefault("counters", {}))
+    if results:
         try:
             cleanup_state.save(state, params["state_path"])
         except OSError as exc:

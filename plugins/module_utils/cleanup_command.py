@@ -1,0 +1,187 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, reaper.systemd contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cleanup command that reaper-cleanup.service runs on each host.
+
+Reads the policy from /etc/reaper-systemd/cleanup.json, takes the lock shared
+with ``reaper.systemd.reap`` (held: log "skipped: locked" and exit 0), scans
+with the same code as the modules, plans, acts unless dry-run, and writes the
+state and the node_exporter metrics. Stdlib only: no Ansible on the host.
+
+Exit status: 0 when the run completed (including refused or not-cleaned
+actions, which are reported), 1 when an action failed or timed out, 2 on a
+configuration error.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import json
+import sys
+import time
+
+from . import cleanup_state, prom_textfile, remediation
+from .cleanup_lock import LOCK_PATH, CleanupLock, LockHeld
+from .journal import Journal
+from .safe_signal import Guard
+from .scan import ScanOptions, scan
+
+__metaclass__ = type
+
+CONFIG_PATH = '/etc/reaper-systemd/cleanup.json'
+SCAN_MAX_ITEMS = 100000
+EXTRA_KEYS = {
+    'textfile_dir': None,
+    'state_path': cleanup_state.STATE_PATH,
+    'lock_path': LOCK_PATH,
+    'backend': 'procfs',
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path):
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (IOError, OSError) as exc:
+        raise ConfigError('cannot read %s: %s' % (path, exc))
+    except ValueError as exc:
+        raise ConfigError('%s is not valid JSON: %s' % (path, exc))
+    if not isinstance(data, dict):
+        raise ConfigError('%s must hold a JSON object' % path)
+    extra = dict(EXTRA_KEYS)
+    for key in list(data):
+        if key in EXTRA_KEYS:
+            extra[key] = data.pop(key)
+    try:
+        policy = remediation.Policy.from_dict(data)
+    except (remediation.PolicyError, TypeError) as exc:
+        raise ConfigError('%s: %s' % (path, exc))
+    return policy, extra
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog='reaper-cleanup', description='Clean up what systemd services leak.')
+    parser.add_argument('--config', default=CONFIG_PATH, help='policy file (default: %(default)s)')
+    parser.add_argument('--dry-run', action='store_true', help='plan and report, act on nothing')
+    parser.add_argument('--json', action='store_true', help='print the full result as JSON on stdout')
+    return parser
+
+
+def main(argv=None, journal=None, scanner=None, now=time.time):
+    args = _parser().parse_args(argv)
+    journal = journal or Journal()
+    try:
+        policy, extra = load_config(args.config)
+    except ConfigError as exc:
+        sys.stderr.write('reaper-cleanup: configuration error: %s\n' % exc)
+        return 2
+    if args.dry_run:
+        policy.dry_run = True
+    try:
+        lock = CleanupLock(extra['lock_path']).acquire()
+    except LockHeld as exc:
+        journal.log('skipped_locked', 'skipped: locked', reason=str(exc), priority='info')
+        print('reaper-cleanup: skipped: locked (%s)' % exc)
+        return 0
+    try:
+        return _run(policy, extra, journal, scanner, now, args.json)
+    finally:
+        lock.release()
+
+
+def _default_scanner(policy, extra):
+    def run(units):
+        return scan(
+            ScanOptions(
+                units=units, min_zombie_age=policy.min_zombie_age, max_items=SCAN_MAX_ITEMS, backend=extra['backend']
+            )
+        )
+
+    return run
+
+
+def _run(policy, extra, journal, scanner, now, as_json):
+    started = now()
+    scanner = scanner or _default_scanner(policy, extra)
+    state, warnings = cleanup_state.load(extra['state_path'])
+    for warning in warnings:
+        journal.log('run_summary', 'reaper-cleanup: %s' % warning, priority='warning')
+        sys.stderr.write('reaper-cleanup: warning: %s\n' % warning)
+    guard = Guard()
+    before = scanner(policy.units)
+    cleanup_state.record_scan(state, before.facts, before.table, started)
+    the_plan = remediation.plan(before.facts, before.table.processes, policy, state=state, now=started, guard=guard)
+    counters = state.setdefault('counters', {})
+    results = []
+    after_facts = before.facts
+    if policy.dry_run:
+        for action in the_plan.actions:
+            key = '%s|%s' % (action.kind, remediation.PLANNED)
+            counters[key] = counters.get(key, 0) + 1
+    elif the_plan.actions:
+        executor = remediation.Executor(policy, journal, rescan=lambda units: scanner(units).facts, guard=guard)
+        results = executor.run(the_plan, state)
+        remediation.count_results(results, counters)
+        after_facts = scanner(policy.units).facts
+    finished = now()
+    summary = _summary(policy, the_plan, results, finished - started)
+    journal.log('run_summary', summary, priority='info', planned=len(the_plan.actions), acted=len(results))
+    print(summary)
+    for action in the_plan.actions if policy.dry_run else []:
+        print('  would %s: %s' % (action.describe(), action.reason))
+    for entry in results:
+        print('  %s: %s %s' % (entry['description'], entry['result'], entry.get('message') or ''))
+    for skip in the_plan.skipped:
+        print(
+            '  skipped %s %s%s: %s'
+            % (skip['action'], skip['unit'], ' PID %s' % skip['pid'] if skip['pid'] else '', skip['reason'])
+        )
+    try:
+        cleanup_state.save(state, extra['state_path'])
+    except OSError as exc:
+        sys.stderr.write('reaper-cleanup: cannot save state %s: %s\n' % (extra['state_path'], exc))
+    if extra.get('textfile_dir'):
+        try:
+            prom_textfile.write(
+                extra['textfile_dir'], prom_textfile.samples_from(after_facts, counters, started, now())
+            )
+        except OSError as exc:
+            sys.stderr.write('reaper-cleanup: cannot write metrics to %s: %s\n' % (extra['textfile_dir'], exc))
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    'dry_run': policy.dry_run,
+                    'plan': the_plan.as_dict(),
+                    'actions': results,
+                    'before': remediation.summarize(before.facts),
+                    'after': remediation.summarize(after_facts),
+                },
+                sort_keys=True,
+            )
+        )
+    failed = [r for r in results if r['result'] in (remediation.FAILED, remediation.TIMEOUT)]
+    return 1 if failed else 0
+
+
+def _summary(policy, the_plan, results, duration):
+    if policy.dry_run:
+        return 'reaper-cleanup: dry-run: %d action(s) planned, %d skipped, nothing done (%.2fs)' % (
+            len(the_plan.actions),
+            len(the_plan.skipped),
+            duration,
+        )
+    by_result = {}
+    for entry in results:
+        by_result[entry['result']] = by_result.get(entry['result'], 0) + 1
+    detail = ', '.join('%d %s' % (n, r) for r, n in sorted(by_result.items())) or 'nothing to do'
+    return 'reaper-cleanup: %d action(s) taken (%s), %d skipped (%.2fs)' % (
+        len(results),
+        detail,
+        len(the_plan.skipped),
+        duration,
+    )
