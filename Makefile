@@ -98,9 +98,12 @@ doc: venv
 
 # ---------------------------------------------------------------- gates
 
+# Test directories the unit stage runs; mk/*.mk files may add theirs (PYTEST_PATHS += ...).
+PYTEST_PATHS := tests/unit
+
 unit: venv
-	@if [[ ! -d tests/unit ]]; then echo "unit: tests/unit is missing" >&2; exit 1; fi
-	@rc=0; python -m pytest tests/unit -p no:cacheprovider $(PYTEST_ARGS) || rc=$$?; \
+	@for d in $(PYTEST_PATHS); do if [[ ! -e $$d ]]; then echo "unit: $$d is missing" >&2; exit 1; fi; done
+	@rc=0; python -m pytest $(PYTEST_PATHS) -p no:cacheprovider $(PYTEST_ARGS) || rc=$$?; \
 	if [[ $$rc -eq 5 ]]; then echo "unit: pytest collected no test: that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 
@@ -149,7 +152,10 @@ molecule-%: venv
 
 # ---------------------------------------------------------------- everything
 
-TEST_STAGES = venv lab-images unit lint sanity \
+# mk/*.mk files may add stages that run after sanity, before the scenarios (EXTRA_TEST_STAGES += name).
+EXTRA_TEST_STAGES :=
+
+TEST_STAGES = venv lab-images unit lint sanity $(EXTRA_TEST_STAGES) \
 	$(if $(strip $(MOLECULE_SCENARIOS)),$(addprefix molecule-,$(MOLECULE_SCENARIOS)),molecule)
 
 test:
