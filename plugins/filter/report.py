@@ -510,6 +510,13 @@ def _sorted_units(host):
     )
 
 
+def _zombies_by_parent(items):
+    groups = {}
+    for item in items:
+        groups.setdefault((item.get("ppid"), item.get("parent_comm")), []).append(item)
+    return sorted(groups.items(), key=lambda kv: (-len(kv[1]), _int(kv[0][0])))
+
+
 def _zombie_text(item):
     return "pid %s (parent %s %s%s, age %ss)" % (
         _clean(item.get("pid")),
@@ -610,11 +617,16 @@ def reaper_report_text(report, max_hosts=50, max_findings=20, report_dir=None):
                     )
                 )
         if host["zombies_outside_units"]:
-            lines.append("  zombies outside units (%d):" % ht["zombies_outside_units"])
-            for item in host["zombies_outside_units"][:10]:
-                lines.append("    " + _zombie_text(item))
-            if ht["zombies_outside_units"] > 10:
-                lines.append("    ... %d more in report.json" % (ht["zombies_outside_units"] - 10))
+            lines.append("  zombies outside units (%d), by parent:" % ht["zombies_outside_units"])
+            groups = _zombies_by_parent(host["zombies_outside_units"])
+            for (ppid, comm), items in groups[:10]:
+                pids = [str(_clean(i.get("pid"))) for i in items]
+                lines.append(
+                    "    parent %s %s: %d zombie(s), pids %s%s"
+                    % (_clean(ppid), _clean(comm), len(items), ", ".join(pids[:8]), " ..." if len(pids) > 8 else "")
+                )
+            if len(groups) > 10:
+                lines.append("    ... %d more parent(s) in report.json" % (len(groups) - 10))
         if host["unattributed_escapes"]:
             lines.append("  unattributed escapes (%d):" % ht["unattributed_escapes"])
             for item in host["unattributed_escapes"][:10]:

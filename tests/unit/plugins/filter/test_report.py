@@ -514,7 +514,8 @@ def test_text_summary_per_unit(report):
     assert any(line.startswith("gone [unreachable]") for line in lines)
     assert any(line.startswith("broken [failed]") for line in lines)
     assert any(line.startswith("ci [no_systemd]") for line in lines)
-    assert "pid 7001 (parent 1 python3, age 120s)" in text
+    assert "zombies outside units (2), by parent:" in text
+    assert "parent 1 python3: 2 zombie(s), pids 7001, 7002" in text
     assert "      remedy: r" in text
     assert lines[-1] == "report: /srv/out/report.html (also report.md, report.json)"
 
