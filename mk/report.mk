@@ -15,3 +15,6 @@ report-test: venv
 	@rc=0; python -m pytest tests/report -p no:cacheprovider $(PYTEST_ARGS) || rc=$$?; \
 	if [[ $$rc -eq 5 ]]; then echo "report-test: pytest collected no test: that is a failure" >&2; exit 1; fi; \
 	exit $$rc
+
+# `make test` runs it after sanity (the Makefile's EXTRA_TEST_STAGES hook).
+EXTRA_TEST_STAGES += report-test

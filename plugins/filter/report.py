@@ -201,9 +201,10 @@ def _host_entry(entry, all_units):
     zoo = [dict(i) for i in _list(host.get("zombies_outside_units")) if isinstance(i, Mapping)]
     unattributed = [dict(i) for i in _list(host.get("unattributed_escapes")) if isinstance(i, Mapping)]
     totals["zombies_in_units"] = totals["zombies"]
-    totals["zombies_outside_units"] = len(zoo)
     # the host's own count is exact; the unit counts plus the (capped) list are the fallback
     totals["zombies"] = _int(host.get("zombies"), totals["zombies"] + len(zoo)) if host else 0
+    # the list of zombies outside units is capped at max_items: count them from the exact numbers
+    totals["zombies_outside_units"] = max(len(zoo), totals["zombies"] - totals["zombies_in_units"])
     totals["unattributed_escapes"] = len(unattributed)
     totals["escapes"] = totals["escaped"] + len(unattributed)
     totals["units_with_findings"] = len(flagged)
@@ -617,7 +618,11 @@ def reaper_report_text(report, max_hosts=50, max_findings=20, report_dir=None):
                     )
                 )
         if host["zombies_outside_units"]:
-            lines.append("  zombies outside units (%d), by parent:" % ht["zombies_outside_units"])
+            listed = len(host["zombies_outside_units"])
+            lines.append(
+                "  zombies outside units (%d%s), by parent:"
+                % (ht["zombies_outside_units"], "" if listed == ht["zombies_outside_units"] else ", %d listed" % listed)
+            )
             groups = _zombies_by_parent(host["zombies_outside_units"])
             for (ppid, comm), items in groups[:10]:
                 pids = [str(_clean(i.get("pid"))) for i in items]

@@ -217,11 +217,14 @@ def test_finding_for_unit_without_leaks_is_kept(report):
     assert quiet["counts"] == {"zombies": 0, "leftovers": 0, "survivors": 0, "escaped": 0}
 
 
-def test_host_totals(report):
+def test_host_totals(fleet, report):
     t = report["hosts"]["sick"]["totals"]
     assert t["zombies"] == 153  # the host's exact count
     assert t["zombies_in_units"] == 150
     assert t["zombies_outside_units"] == 3
+    capped = copy.deepcopy(fleet["sick"])
+    capped["ansible_facts"]["reaper"]["host"]["zombies"] = 400  # the list stays capped at 3 items
+    assert rp.reaper_report({"s": capped}, generated_at=NOW)["hosts"]["s"]["totals"]["zombies_outside_units"] == 250
     assert t["leftovers"] == 2 and t["survivors"] == 1 and t["escaped"] == 2
     assert t["unattributed_escapes"] == 1 and t["escapes"] == 3
     assert t["findings"] == {"critical": 1, "warning": 6, "info": 1, "total": 8}
@@ -515,6 +518,9 @@ def test_text_summary_per_unit(report):
     assert any(line.startswith("broken [failed]") for line in lines)
     assert any(line.startswith("ci [no_systemd]") for line in lines)
     assert "zombies outside units (2), by parent:" in text
+    capped = copy.deepcopy(report)
+    capped["hosts"]["ci"]["totals"]["zombies_outside_units"] = 250
+    assert "zombies outside units (250, 2 listed), by parent:" in rp.reaper_report_text(capped)
     assert "parent 1 python3: 2 zombie(s), pids 7001, 7002" in text
     assert "      remedy: r" in text
     assert lines[-1] == "report: /srv/out/report.html (also report.md, report.json)"
