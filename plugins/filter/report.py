@@ -731,7 +731,11 @@ def _compare_text(comparison):
                 )
         for kind, pids in host["pids"].items():
             if pids["remaining"]:
-                lines.append("    %s still present: %s" % (kind, ", ".join(str(p) for p in pids["remaining"][:20])))
+                rest = pids["remaining"]
+                lines.append(
+                    "    %s still present (%d): %s%s"
+                    % (kind, len(rest), ", ".join(str(p) for p in rest[:10]), " ..." if len(rest) > 10 else "")
+                )
             if pids["new"] and kind == "zombies":
                 lines.append(
                     "    zombies new since before (a zombie factory leaks again after a restart): %d" % len(pids["new"])
