@@ -68,6 +68,7 @@ def _parser():
     parser.add_argument('--config', default=CONFIG_PATH, help='policy file (default: %(default)s)')
     parser.add_argument('--dry-run', action='store_true', help='plan and report, act on nothing')
     parser.add_argument('--json', action='store_true', help='print the full result as JSON on stdout')
+    parser.add_argument('--check-config', action='store_true', help='validate the policy file and exit')
     return parser
 
 
@@ -79,6 +80,9 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
     except ConfigError as exc:
         sys.stderr.write('reaper-cleanup: configuration error: %s\n' % exc)
         return 2
+    if args.check_config:
+        print('reaper-cleanup: %s is valid' % args.config)
+        return 0
     if args.dry_run:
         policy.dry_run = True
     try:
@@ -129,8 +133,10 @@ def _run(policy, extra, journal, scanner, now, as_json):
         after_facts = scanner(policy.units).facts
     finished = now()
     summary = _summary(policy, the_plan, results, finished - started)
-    journal.log('run_summary', summary, priority='info', planned=len(the_plan.actions), acted=len(results))
-    print(summary)
+    where = journal.log('run_summary', summary, priority='info', planned=len(the_plan.actions), acted=len(results))
+    # under systemd stdout goes to the journal too: print the summary only where the journal did not get it
+    if where == 'stderr' or sys.stdout.isatty():
+        print(summary)
     for action in the_plan.actions if policy.dry_run else []:
         print('  would %s: %s' % (action.describe(), action.reason))
     for entry in results:

@@ -331,6 +331,7 @@ def _plan_unit(name, unit, zombies, policy, allowed, result, candidates, add_pro
                     % (len(zombies), policy.min_zombie_age, policy.min_zombies),
                     evidence={
                         'zombies': len(zombies),
+                        'zombie_pids': sorted(z['pid'] for z in unit.get('zombies') or []),
                         'main_pid': main_pid,
                         'kill_mode': kill_mode,
                         'tasks_current': unit.get('tasks_current'),
@@ -513,6 +514,7 @@ class Executor:
             'invocation_id': data.get('invocation_id'),
             'counts': data.get('counts'),
             'zombie_parents': sorted(set(z.get('ppid') for z in data.get('zombies') or [])),
+            'zombie_pids': sorted(z.get('pid') for z in data.get('zombies') or []),
         }
 
     def _restart(self, action):
@@ -535,20 +537,23 @@ class Executor:
                 'after': after,
                 'message': 'systemctl restart failed (rc=%d): %s' % (rc, (err or '').strip()),
             }
-        zombies_after = ((after or {}).get('counts') or {}).get('zombies', 0)
-        if after and after.get('active_state') == 'active' and zombies_after < action.evidence.get('zombies', 0):
+        before_zombies = set(action.evidence.get('zombie_pids') or [])
+        remaining = sorted(before_zombies & set((after or {}).get('zombie_pids') or []))
+        new = len(set((after or {}).get('zombie_pids') or []) - before_zombies)
+        if after and after.get('active_state') == 'active' and not remaining:
             return {
                 'result': DONE,
                 'changed': True,
                 'after': after,
-                'message': 'zombies %d -> %d' % (action.evidence.get('zombies', 0), zombies_after),
+                'message': 'the %d zombies of the previous invocation are gone (%d new since the restart)'
+                % (len(before_zombies), new),
             }
         return {
             'result': NOT_CLEANED,
             'changed': True,
             'after': after,
-            'message': 'restarted but the unit is %s with %d zombies'
-            % ((after or {}).get('active_state'), zombies_after),
+            'message': 'restarted but the unit is %s and %d of its %d zombies remain'
+            % ((after or {}).get('active_state'), len(remaining), len(before_zombies)),
         }
 
     def _nudge(self, action):

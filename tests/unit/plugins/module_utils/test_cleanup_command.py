@@ -115,6 +115,13 @@ def test_config_errors_exit_2(tmp_path, capsys, content, match):
     assert match in capsys.readouterr().err
 
 
+def test_check_config(env, capsys):
+    paths, write_config, journal = env
+    assert cc.main(["--config", write_config(actions=["restart_unit"]), "--check-config"], journal=journal) == 0
+    assert "is valid" in capsys.readouterr().out
+    assert journal.sent == []
+
+
 def test_missing_config_exit_2(tmp_path, capsys):
     assert cc.main(["--config", str(tmp_path / "absent.json")]) == 2
     assert "cannot read" in capsys.readouterr().err

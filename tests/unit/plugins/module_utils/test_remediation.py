@@ -179,6 +179,7 @@ def test_restart_unit_for_zombie_factory(guard):
     plan = rm.plan(facts, table(), _policy(actions=['restart_unit'], min_zombies=5), now=NOW, guard=guard)
     assert kinds(plan) == [('restart_unit', 'factory.service', None)]
     assert plan.actions[0].evidence['zombies'] == 5
+    assert plan.actions[0].evidence['zombie_pids'] == [201, 202, 203, 204, 205]
     assert '5 zombies' in plan.actions[0].reason
 
 
@@ -368,15 +369,26 @@ def _journal():
 
 
 @pytest.mark.parametrize(
-    'after_zombies, after_state, expected',
-    [(0, 'active', rm.DONE), (5, 'active', rm.NOT_CLEANED), (0, 'failed', rm.NOT_CLEANED)],
+    'after_pids, after_state, expected',
+    [
+        ([], 'active', rm.DONE),
+        # the new invocation makes new zombies at once: the old ones are still gone
+        ([300, 301, 302, 303, 304], 'active', rm.DONE),
+        ([200, 201, 300], 'active', rm.NOT_CLEANED),
+        ([], 'failed', rm.NOT_CLEANED),
+    ],
 )
-def test_restart_logged_before_and_rechecked_after(after_zombies, after_state, expected):
+def test_restart_logged_before_and_rechecked_after(after_pids, after_state, expected):
     jr = _journal()
     runner = FakeRunner(jr)
     policy = _policy(actions=['restart_unit'], action_timeout=30)
-    action = rm.Action('restart_unit', 'factory.service', '5 zombies', evidence={'zombies': 5})
-    after = {'units': {'factory.service': unit(active=after_state, zombies=[zombie(i) for i in range(after_zombies)])}}
+    action = rm.Action(
+        'restart_unit',
+        'factory.service',
+        '5 zombies',
+        evidence={'zombies': 5, 'zombie_pids': [200, 201, 202, 203, 204]},
+    )
+    after = {'units': {'factory.service': unit(active=after_state, zombies=[zombie(i) for i in after_pids])}}
     plan = rm.Plan()
     plan.actions = [action]
     state = cleanup_state.empty()
@@ -389,7 +401,7 @@ def test_restart_logged_before_and_rechecked_after(after_zombies, after_state, e
     assert jr.sent[0]['REAPER_ACTION'] == 'restart_unit'
     assert jr.sent[0]['UNIT'] == 'factory.service'
     assert results[0]['result'] == expected
-    assert results[0]['after']['counts']['zombies'] == after_zombies
+    assert results[0]['after']['counts']['zombies'] == len(after_pids)
     assert results[0]['before']['zombies'] == 5
     assert state['cooldowns']['factory.service'] == NOW
 
