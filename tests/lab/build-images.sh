@@ -51,25 +51,13 @@ die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (debootstrap, podman import and nspawn need it)"
 
-# Inputs that define the images: the package lists, the in-image configuration
-# (the function below) and this script as a whole.
-INPUT_HASH="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)"
-
-stamp_ok() { # name
-  [[ -f "$CACHE/$1.stamp" && "$(cat "$CACHE/$1.stamp")" == "$INPUT_HASH" && -d "$CACHE/$1/usr" ]]
+stamp_ok() { # name: rootfs present and built from the current inputs
+  [[ -f "$CACHE/$1.stamp" && "$(cat "$CACHE/$1.stamp")" == "$ROOTFS_HASH" && -d "$CACHE/$1/usr" ]]
 }
-image_ok() { # tag
+image_ok() { # tag: image present and imported from the current inputs
   podman image exists "$IMAGE_REPO:$1" || return 1
-  [[ "$(podman image inspect --format '{{ index .Config.Labels "reaper-lab.hash" }}' "$IMAGE_REPO:$1" 2>/dev/null)" == "$INPUT_HASH" ]]
+  [[ "$(podman image inspect --format '{{ index .Config.Labels "reaper-lab.hash" }}' "$IMAGE_REPO:$1" 2>/dev/null)" == "$IMAGE_HASH" ]]
 }
-
-if (( CHECK )); then
-  command -v podman >/dev/null || exit 1
-  for t in bookworm trixie bookworm-nopsutil; do
-    stamp_ok "$t" && image_ok "$t" || exit 1
-  done
-  exit 0
-fi
 
 T_START=$SECONDS
 declare -a TIMINGS=()
@@ -129,6 +117,7 @@ configure_rootfs() { # dir
   # Apt lists and caches are not needed at run time.
   rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"* 2>/dev/null || true
   # systemd version stamp for quick inspection
+  # shellcheck disable=SC2016  # ${Version} is dpkg-query's, not the shell's
   chroot "$root" dpkg-query -W -f '${Version}\n' systemd > "$root/etc/reaper-lab-systemd-version"
 }
 
@@ -151,7 +140,7 @@ build_debootstrap() { # suite name
   configure_rootfs "$dir.new"
   rm -rf "$dir"
   mv "$dir.new" "$dir"
-  echo "$INPUT_HASH" > "$CACHE/$name.stamp"
+  echo "$ROOTFS_HASH" > "$CACHE/$name.stamp"
 }
 
 build_nopsutil() {
@@ -169,7 +158,7 @@ build_nopsutil() {
   fi
   rm -rf "$dir"
   mv "$dir.new" "$dir"
-  echo "$INPUT_HASH" > "$CACHE/$name.stamp"
+  echo "$ROOTFS_HASH" > "$CACHE/$name.stamp"
 }
 
 import_image() { # name
@@ -184,11 +173,26 @@ import_image() { # name
         --change 'CMD ["/lib/systemd/systemd"]' \
         --change 'ENV container=podman' \
         --change 'STOPSIGNAL SIGRTMIN+3' \
-        --change "LABEL reaper-lab.hash=$INPUT_HASH" \
+        --change "LABEL reaper-lab.hash=$IMAGE_HASH" \
         --change "LABEL reaper-lab.systemd=$(cat "$CACHE/$name/etc/reaper-lab-systemd-version")" \
         - "$IMAGE_REPO:$name" >/dev/null
   touch "$CACHE/$name.imported"
 }
+
+# What defines a rootfs: the package lists and the functions that build and configure
+# it. What defines an image: that plus the import step. Comments and the rest of the
+# script do not trigger a rebuild.
+ROOTFS_HASH="$( { declare -p BASE_PACKAGES NOPSUTIL_PURGE; declare -f configure_rootfs build_debootstrap build_nopsutil; } \
+  | sha256sum | cut -c1-16)"
+IMAGE_HASH="$( { echo "$ROOTFS_HASH"; declare -f import_image; } | sha256sum | cut -c1-16)"
+
+if (( CHECK )); then
+  command -v podman >/dev/null || exit 1
+  for t in bookworm trixie bookworm-nopsutil; do
+    stamp_ok "$t" && image_ok "$t" || exit 1
+  done
+  exit 0
+fi
 
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
