@@ -158,8 +158,9 @@ EXTRA_TEST_STAGES :=
 TEST_STAGES = venv lab-images unit lint sanity $(EXTRA_TEST_STAGES) \
 	$(if $(strip $(MOLECULE_SCENARIOS)),$(addprefix molecule-,$(MOLECULE_SCENARIOS)),molecule)
 
+# KEEP_GOING=1 runs every stage even after a failure (the run still fails at the end).
 test:
-	@MAKE="$(MAKE)" bash tools/run-stages.sh $(TEST_STAGES)
+	@MAKE="$(MAKE)" KEEP_GOING="$(KEEP_GOING)" bash tools/run-stages.sh $(TEST_STAGES)
 
 clean:
 	rm -rf build tests/output reaper-report .pytest_cache .ruff_cache

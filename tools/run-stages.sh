@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Run `make STAGE` for each stage in order, print the wall time of each, stop at the
 # first failing stage and close with a table of stage times.
+# With KEEP_GOING=1 every stage runs and the script fails at the end if any stage failed.
 #
 #   MAKE=make tools/run-stages.sh venv unit lint ...
 set -uo pipefail
 
 make_cmd=${MAKE:-make}
+keep_going=${KEEP_GOING:-}
+failed=()
 names=()
 times=()
 results=()
@@ -35,6 +38,10 @@ for stage in "$@"; do
     if [[ $rc -ne 0 ]]; then
         results+=("FAILED (exit $rc)")
         echo "== stage $stage: FAILED after $elapsed s (exit $rc)"
+        if [[ -n $keep_going ]]; then
+            failed+=("$stage")
+            continue
+        fi
         summary
         echo
         echo "make test: FAILED at stage '$stage'; later stages did not run. Re-run it alone with: make $stage"
@@ -46,4 +53,8 @@ done
 
 summary
 echo
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo "make test: FAILED stages: ${failed[*]} (KEEP_GOING ran the others). Re-run one alone with: make STAGE"
+    exit 1
+fi
 echo "make test: all ${#names[@]} stages succeeded"
