@@ -65,7 +65,7 @@ def zombie_finding(name, unit, zombies, thresholds):
     usage = unit.tasks_usage if unit is not None else None
     severity = "critical" if usage is not None and usage >= thresholds.tasks_usage_warn else "warning"
     where = "unit %s" % name if name else "processes outside any service"
-    summary = "%d zombie(s) older than %ss under %s (parents: %s)" % (
+    summary = "%d zombie(s) older than %gs under %s (parents: %s)" % (
         len(aged),
         thresholds.min_zombie_age,
         where,
