@@ -1,0 +1,292 @@
+# -*- coding: utf-8 -*-
+# Copyright: reaper.systemd contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Measurements taken INSIDE the lab container; each subcommand prints JSON on stdout.
+
+    python3 probe.py scan-once --backend procfs   # one scan in this fresh process
+    python3 probe.py series --repeat 5            # procfs, psutil and ps, round-robin
+    python3 probe.py profile --backend procfs     # cProfile of one scan: top entries
+    python3 probe.py runbook --repeat 1           # the per-unit shell loop (runbook.sh)
+    python3 probe.py cleanup-once --config F      # one run of the cleanup command's main()
+    python3 probe.py command --repeat 5 -- CMD... # any command: wall and CPU per run
+
+The module_utils of the collection are importable as the package ``reaper_systemd``
+from lib/ next to this file (copied there by the driver, as the cleanup_timer role
+installs them on a host). Python standard library only.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LIB = os.path.join(HERE, "lib")
+# Zombies are flagged at any age, so the bench's young zombies cost what old ones do.
+SCAN_OPTIONS = {"min_zombie_age": 0}
+
+
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _pid1_cpu():
+    """CPU seconds systemd (PID 1) has used: answering `systemctl show` costs it too."""
+    with open("/proc/1/stat") as handle:
+        rest = handle.read().rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / float(os.sysconf("SC_CLK_TCK"))
+
+
+def _timed_phases():
+    """Wrap the scan's phases (systemd query, /proc table, analysis) with timers.
+
+    Patches module attributes of the copied module_utils in this process only;
+    the code under test is unchanged.
+    """
+    from reaper_systemd import scan as scan_mod  # pylint: disable=import-outside-toplevel
+
+    phases = {}
+
+    def timed(name, func):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                phases[name] = phases.get(name, 0.0) + time.perf_counter() - t0
+
+        return wrapper
+
+    scan_mod.systemd_units.read_units = timed("units", scan_mod.systemd_units.read_units)
+    scan_mod.systemd_units.systemd_version = timed("version", scan_mod.systemd_units.systemd_version)
+    scan_mod.proc_table.snapshot = timed("table", scan_mod.proc_table.snapshot)
+    original_run = scan_mod.Analyzer.run
+    scan_mod.Analyzer.run = timed("analysis", original_run)
+    return phases
+
+
+def cmd_scan_once(args):
+    """One scan in this process: wall, CPU (own and children's), peak RSS, phases."""
+    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t_import = time.perf_counter()
+    sys.path.insert(0, LIB)
+    from reaper_systemd.scan import ScanOptions, scan  # pylint: disable=import-outside-toplevel
+
+    import_s = time.perf_counter() - t_import
+    phases = _timed_phases()
+    options = ScanOptions(backend=args.backend, **SCAN_OPTIONS)
+    pid1_0 = _pid1_cpu()
+    child_0 = _children_cpu()
+    cpu_0 = time.process_time()
+    t0 = time.perf_counter()
+    result = scan(options)
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu_0
+    children = _children_cpu() - child_0
+    pid1 = _pid1_cpu() - pid1_0
+    host = result.facts["host"]
+    phases["rest"] = wall - sum(phases.values())
+    return {
+        "backend": args.backend,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "children_cpu_s": children,
+        "pid1_cpu_s": pid1,
+        "import_s": import_s,
+        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "maxrss_start_kb": rss_start,
+        "phases": phases,
+        "processes": host["processes"],
+        "threads": host["threads"],
+        "zombies": host["zombies"],
+        "units": len(result.units),
+        "findings": len(result.facts["findings"]),
+        "counts": _totals(result.facts["units"]),
+    }
+
+
+def _totals(units):
+    totals = {}
+    for unit in units.values():
+        for key, value in unit["counts"].items():
+            totals[key] = totals.get(key, 0) + value
+    return totals
+
+
+def cmd_cleanup_once(args):
+    """One run of the cleanup command's main() in this process, its output kept aside."""
+    import io  # pylint: disable=import-outside-toplevel
+
+    t_import = time.perf_counter()
+    sys.path.insert(0, LIB)
+    from reaper_systemd.cleanup_command import main  # pylint: disable=import-outside-toplevel
+
+    import_s = time.perf_counter() - t_import
+    real_stdout, sys.stdout = sys.stdout, io.StringIO()
+    child_0 = _children_cpu()
+    cpu_0 = time.process_time()
+    t0 = time.perf_counter()
+    try:
+        rc = main(["--config", args.config])
+    finally:
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu_0
+        output, sys.stdout = sys.stdout.getvalue(), real_stdout
+    return {
+        "rc": rc,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "children_cpu_s": _children_cpu() - child_0,
+        "import_s": import_s,
+        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "output": output[-2000:],
+    }
+
+
+def _run_measured(cmd, capture=True):
+    """Run CMD to completion: wall time, CPU of it and its children, stdout."""
+    child_0 = _children_cpu()
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE if capture else subprocess.DEVNULL, check=False)
+    wall = time.perf_counter() - t0
+    cpu = _children_cpu() - child_0
+    if proc.returncode != 0:
+        sys.exit("probe: %s exited with %d" % (" ".join(cmd), proc.returncode))
+    return wall, cpu, proc.stdout
+
+
+def measure_scan(backend):
+    """A fresh interpreter runs one scan: its own figures plus the whole process's.
+
+    -B as the cleanup service runs: nothing writes bytecode caches, so every fresh
+    process compiles the module_utils it imports (an AnsiballZ payload does too).
+    """
+    cmd = [sys.executable, "-I", "-B", os.path.abspath(__file__), "scan-once", "--backend", backend]
+    wall, cpu, out = _run_measured(cmd)
+    record = json.loads(out)
+    record["process_wall_s"] = wall
+    record["process_cpu_s"] = cpu
+    return record
+
+
+def measure_cleanup(config):
+    """The cleanup command in a fresh interpreter, started as its service starts it
+    (python3 -I -B): in-process figures, plus the whole process's wall and CPU."""
+    cmd = [sys.executable, "-I", "-B", os.path.abspath(__file__), "cleanup-once", "--config", config]
+    wall, cpu, out = _run_measured(cmd)
+    record = json.loads(out)
+    if record["rc"] != 0:
+        sys.exit("probe: the cleanup command exited with %s: %s" % (record["rc"], record["output"]))
+    record["process_wall_s"] = wall
+    record["process_cpu_s"] = cpu
+    return record
+
+
+def measure_ps():
+    """The floor: one `ps -eo pid,ppid,stat,cgroup` whose output is read in full."""
+    wall, cpu, out = _run_measured(["ps", "-eo", "pid,ppid,stat,cgroup"])
+    return {"wall_s": wall, "cpu_s": cpu, "lines": out.count(b"\n") - 1}
+
+
+def cmd_series(args):
+    """Round-robin over the measurements, so a noisy moment hits all of them alike."""
+    what = args.what.split(",")
+    out = {name: [] for name in what}
+    for _ in range(args.repeat):
+        for name in what:
+            if name == "ps":
+                out[name].append(measure_ps())
+            elif name == "cleanup":
+                out[name].append(measure_cleanup(args.config))
+            else:
+                out[name].append(measure_scan(name))
+    return out
+
+
+def cmd_profile(args):
+    import cProfile  # pylint: disable=import-outside-toplevel
+    import io  # pylint: disable=import-outside-toplevel
+    import pstats  # pylint: disable=import-outside-toplevel
+
+    sys.path.insert(0, LIB)
+    from reaper_systemd.scan import ScanOptions, scan  # pylint: disable=import-outside-toplevel
+
+    options = ScanOptions(backend=args.backend, **SCAN_OPTIONS)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    scan(options)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    rows = []
+    for (path, line, func), (_cc, ncalls, tottime, cumtime, _callers) in stats.stats.items():
+        where = "%s:%d(%s)" % (os.path.basename(path), line, func) if line else func
+        rows.append({"where": where, "ncalls": ncalls, "tottime_s": tottime, "cumtime_s": cumtime})
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(args.top)
+    return {
+        "backend": args.backend,
+        "total_s": stats.total_tt,
+        "by_tottime": sorted(rows, key=lambda r: -r["tottime_s"])[: args.top],
+        "by_cumtime": sorted(rows, key=lambda r: -r["cumtime_s"])[: args.top],
+    }
+
+
+def cmd_runbook(args):
+    runs = []
+    for _ in range(args.repeat):
+        wall, cpu, out = _run_measured(["bash", os.path.join(HERE, "runbook.sh")])
+        lines = out.decode("utf-8", "replace").splitlines()
+        summary = json.loads(lines[-1]) if lines else {}
+        summary.update({"wall_s": wall, "cpu_s": cpu})
+        runs.append(summary)
+    return {"runs": runs}
+
+
+def cmd_command(args):
+    runs = []
+    for _ in range(args.repeat):
+        wall, cpu, out = _run_measured(args.cmd)
+        runs.append({"wall_s": wall, "cpu_s": cpu, "stdout_tail": out.decode("utf-8", "replace")[-2000:]})
+    return {"runs": runs}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    sub.required = True
+    once = sub.add_parser("scan-once")
+    once.add_argument("--backend", default="procfs")
+    series = sub.add_parser("series")
+    series.add_argument("--repeat", type=int, default=5)
+    series.add_argument("--what", default="procfs,psutil,ps")
+    series.add_argument("--config", help="cleanup policy file, for --what cleanup")
+    cleanup = sub.add_parser("cleanup-once")
+    cleanup.add_argument("--config", required=True)
+    profile = sub.add_parser("profile")
+    profile.add_argument("--backend", default="procfs")
+    profile.add_argument("--top", type=int, default=15)
+    runbook = sub.add_parser("runbook")
+    runbook.add_argument("--repeat", type=int, default=1)
+    command = sub.add_parser("command")
+    command.add_argument("--repeat", type=int, default=5)
+    command.add_argument("cmd", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    if args.command == "command" and args.cmd[:1] == ["--"]:
+        args.cmd = args.cmd[1:]
+    handler = {
+        "scan-once": cmd_scan_once,
+        "cleanup-once": cmd_cleanup_once,
+        "series": cmd_series,
+        "profile": cmd_profile,
+        "runbook": cmd_runbook,
+        "command": cmd_command,
+    }[args.command]
+    print(json.dumps(handler(args), sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,537 @@
+# -*- coding: utf-8 -*-
+# Copyright: reaper.systemd contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Turn the raw results of tests/bench/bench.py into medians, ratios, targets and tables.
+
+summarize(results) -> summary; text(summary) -> the printed report;
+markdown(summary) -> docs/benchmarks.md. Python standard library only.
+"""
+
+# Targets from the benchmark issue (procfs backend).
+TARGET_A_OVER_B = 2.0
+TARGET_C_OVER_A = 20.0
+TARGET_FLAT = 1.25  # per-process cost: largest / smallest over the scaling points
+TARGET_RSS_MB = 64.0
+TARGET_E_CPU_MS = 100.0
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2.0
+
+
+def med(records, key):
+    return median([r.get(key) for r in records])
+
+
+def phases_median(records):
+    names = sorted(set(name for r in records for name in r.get("phases", {})))
+    return {name: median([r["phases"].get(name, 0.0) for r in records]) for name in names}
+
+
+def scan_summary(records):
+    if not records:
+        return None
+    return {
+        "n": len(records),
+        "wall_s": med(records, "wall_s"),
+        "cpu_s": med(records, "cpu_s"),
+        "children_cpu_s": med(records, "children_cpu_s"),
+        "pid1_cpu_s": med(records, "pid1_cpu_s"),
+        "process_wall_s": med(records, "process_wall_s"),
+        "process_cpu_s": med(records, "process_cpu_s"),
+        "maxrss_mb": med(records, "maxrss_kb") / 1024.0,
+        "baseline_rss_mb": med(records, "maxrss_start_kb") / 1024.0 if "maxrss_start_kb" in records[0] else None,
+        "phases": phases_median(records),
+        "processes": med(records, "processes"),
+        "zombies": med(records, "zombies"),
+        "units": med(records, "units"),
+        "findings": med(records, "findings"),
+        "counts": records[-1].get("counts", {}),
+        "min_wall_s": min(r["wall_s"] for r in records),
+        "max_wall_s": max(r["wall_s"] for r in records),
+    }
+
+
+def per_process_us(seconds, processes):
+    return seconds / float(processes) * 1e6 if processes else None
+
+
+def verdict(value, limit, higher_is_better=False):
+    """('met'|'missed', text saying by how much)."""
+    if value is None:
+        return "not measured", ""
+    ok = value >= limit if higher_is_better else value <= limit
+    if ok:
+        return "met", "%.0f%% headroom" % (abs(limit - value) / float(limit) * 100.0)
+    return "missed", "by %.2f (%.0f%%)" % (abs(value - limit), abs(value - limit) / float(limit) * 100.0)
+
+
+def summarize(results):
+    params = results["params"]
+    points = []
+    main = None
+    for point in results["points"]:
+        series = point["series"]
+        procfs = scan_summary(series.get("procfs", []))
+        psutil = scan_summary(series.get("psutil", []))
+        ps = {
+            "wall_s": med(series["ps"], "wall_s"),
+            "cpu_s": med(series["ps"], "cpu_s"),
+            "lines": med(series["ps"], "lines"),
+        }
+        row = {
+            "target": point["target"],
+            "zombies_target": point["zombies_target"],
+            "load": point["load"],
+            "procfs": procfs,
+            "psutil": psutil,
+            "ps": ps,
+        }
+        n = procfs["processes"]
+        work = procfs["phases"].get("table", 0.0) + procfs["phases"].get("analysis", 0.0)
+        row["us_per_process"] = per_process_us(procfs["wall_s"], n)
+        row["work_s"] = work
+        row["work_us_per_process"] = per_process_us(work, n)
+        row["ps_us_per_process"] = per_process_us(ps["wall_s"], ps["lines"])
+        row["a_over_b"] = procfs["wall_s"] / ps["wall_s"]
+        if psutil:
+            row["psutil_us_per_process"] = per_process_us(psutil["wall_s"], psutil["processes"])
+            row["psutil_over_b"] = psutil["wall_s"] / ps["wall_s"]
+        if point["target"] == params["processes"]:
+            main = dict(row)
+            main["profile"] = point.get("profile")
+            main["runbook"] = {
+                "runs": len(point["runbook"]),
+                "wall_s": med(point["runbook"], "wall_s"),
+                "cpu_s": med(point["runbook"], "cpu_s"),
+                "units": point["runbook"][0]["units"],
+                "zombies": point["runbook"][0]["zombies"],
+                "walls": [r["wall_s"] for r in point["runbook"]],
+            }
+            main["ansible"] = {
+                "n": len(point["ansible"]),
+                "task_s": med(point["ansible"], "task_s"),
+                "playbook_wall_s": med(point["ansible"], "playbook_wall_s"),
+                "adhoc_wall_s": med(point["ansible"], "adhoc_wall_s"),
+            }
+            main["c_over_a"] = main["runbook"]["wall_s"] / procfs["wall_s"]
+        points.append(row)
+
+    zoo = None
+    if "zoo" in results:
+        z = results["zoo"]
+        zoo = {"load": z["load"], "scan": scan_summary(z["scan"]), "stand_in": "cleanup" not in z}
+        if "cleanup" in z:
+            c = z["cleanup"]
+            zoo["cleanup"] = {
+                "n": len(c),
+                "wall_s": med(c, "wall_s"),
+                "cpu_s": med(c, "cpu_s"),
+                "children_cpu_s": med(c, "children_cpu_s"),
+                "process_wall_s": med(c, "process_wall_s"),
+                "process_cpu_s": med(c, "process_cpu_s"),
+                "import_s": med(c, "import_s"),
+                "maxrss_mb": med(c, "maxrss_kb") / 1024.0,
+                "output": c[-1]["output"].strip().splitlines()[:1],
+            }
+
+    flat = None
+    if len(points) > 1:
+        costs = [p["work_us_per_process"] for p in points]
+        flat = max(costs) / min(costs)
+
+    targets = []
+    if main:
+        targets.append(
+            (
+                "a/b (procfs scan / ps, wall)",
+                "<= %.0f" % TARGET_A_OVER_B,
+                main["a_over_b"],
+                verdict(main["a_over_b"], TARGET_A_OVER_B),
+            )
+        )
+        targets.append(
+            (
+                "c/a (runbook / procfs scan, wall)",
+                ">= %.0f" % TARGET_C_OVER_A,
+                main["c_over_a"],
+                verdict(main["c_over_a"], TARGET_C_OVER_A, True),
+            )
+        )
+        targets.append(
+            (
+                "per-process cost flat (/proc table + analysis, max/min over N)",
+                "<= %.2f" % TARGET_FLAT,
+                flat,
+                verdict(flat, TARGET_FLAT),
+            )
+        )
+        rss = main["procfs"]["maxrss_mb"]
+        targets.append(
+            (
+                "peak RSS at N=%d (MiB)" % params["processes"],
+                "<= %.0f" % TARGET_RSS_MB,
+                rss,
+                verdict(rss, TARGET_RSS_MB),
+            )
+        )
+    if zoo:
+        if zoo.get("cleanup"):
+            e_cpu = zoo["cleanup"]["process_cpu_s"] * 1000.0
+            label = "(e) cleanup command CPU, whole process (ms)"
+        else:
+            e_cpu = zoo["scan"]["process_cpu_s"] * 1000.0
+            label = "(e) STAND-IN: scan() CPU, whole process (ms)"
+        targets.append((label, "<= %.0f" % TARGET_E_CPU_MS, e_cpu, verdict(e_cpu, TARGET_E_CPU_MS)))
+    return {"results": results, "points": points, "main": main, "zoo": zoo, "flat": flat, "targets": targets}
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def ms(seconds, digits=0):
+    if seconds is None:
+        return "-"
+    return ("%%.%df ms" % digits) % (seconds * 1000.0)
+
+
+def secs(seconds):
+    return "-" if seconds is None else "%.1f s" % seconds
+
+
+def num(value, fmt="%.1f"):
+    return "-" if value is None else fmt % value
+
+
+def table(headers, rows):
+    """A Markdown table; it reads as plain text too."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    line = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"  # noqa: E731
+    out = [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out.extend(line(row) for row in cells[1:])
+    return "\n".join(out)
+
+
+def main_table(s):
+    m = s["main"]
+    a, p, b, c, d = m["procfs"], m["psutil"], m["ps"], m["runbook"], m["ansible"]
+    rows = [
+        (
+            "(a) scan(), procfs backend",
+            ms(a["wall_s"]),
+            "%s own + %s systemctl" % (ms(a["cpu_s"]), ms(a["children_cpu_s"])),
+            "%.1f MiB" % a["maxrss_mb"],
+            "in-process; whole python3 process: %s wall, %s CPU" % (ms(a["process_wall_s"]), ms(a["process_cpu_s"])),
+        )
+    ]
+    if p:
+        rows.append(
+            (
+                "(a) scan(), psutil backend",
+                ms(p["wall_s"]),
+                "%s own + %s systemctl" % (ms(p["cpu_s"]), ms(p["children_cpu_s"])),
+                "%.1f MiB" % p["maxrss_mb"],
+                "in-process; whole python3 process: %s wall, %s CPU"
+                % (ms(p["process_wall_s"]), ms(p["process_cpu_s"])),
+            )
+        )
+    rows += [
+        ("(b) ps -eo pid,ppid,stat,cgroup", ms(b["wall_s"]), ms(b["cpu_s"]), "-", "%d lines read" % b["lines"]),
+        (
+            "(c) runbook loop (%d units)" % c["units"],
+            secs(c["wall_s"]),
+            secs(c["cpu_s"]),
+            "-",
+            "measured %d time(s): %s; found %d zombies"
+            % (c["runs"], ", ".join("%.1f s" % w for w in c["walls"]), c["zombies"]),
+        ),
+        (
+            "(d) process_facts task (profile_tasks)",
+            ms(d["task_s"]),
+            "-",
+            "-",
+            "playbook run %s; ad-hoc `ansible -m` %s" % (secs(d["playbook_wall_s"]), secs(d["adhoc_wall_s"])),
+        ),
+    ]
+    z = s["zoo"]
+    if z and z.get("cleanup"):
+        e = z["cleanup"]
+        rows.append(
+            (
+                "(e) cleanup command, nothing to do (zoo, %d processes)" % z["load"]["processes"],
+                ms(e["process_wall_s"]),
+                ms(e["process_cpu_s"]),
+                "%.1f MiB" % e["maxrss_mb"],
+                "whole process as the service runs it (python3 -I -B); main() alone: %s wall, %s own + %s systemctl CPU"
+                % (ms(e["wall_s"]), ms(e["cpu_s"]), ms(e["children_cpu_s"])),
+            )
+        )
+    if z:
+        e = z["scan"]
+        rows.append(
+            (
+                "(e%s) scan() on the zoo (%d processes)" % (" STAND-IN" if z["stand_in"] else "'", e["processes"]),
+                ms(e["process_wall_s"]),
+                ms(e["process_cpu_s"]),
+                "%.1f MiB" % e["maxrss_mb"],
+                "whole process; in-process %s wall, %s own + %s systemctl CPU"
+                % (ms(e["wall_s"]), ms(e["cpu_s"]), ms(e["children_cpu_s"])),
+            )
+        )
+    return table(("measurement (median)", "wall", "CPU", "peak RSS", "notes"), rows)
+
+
+def ratio_table(s):
+    m = s["main"]
+    rows = [
+        ("a/b: procfs scan / ps", "%.2f" % m["a_over_b"]),
+    ]
+    if m["psutil"]:
+        rows.append(("a/b: psutil scan / ps", "%.2f" % m["psutil_over_b"]))
+    rows.append(("c/a: runbook / procfs scan", "%.0f" % m["c_over_a"]))
+    rows.append(("d/a: Ansible task / procfs scan", "%.1f" % (m["ansible"]["task_s"] / m["procfs"]["wall_s"])))
+    return table(("ratio (wall, medians)", "value"), rows)
+
+
+def target_table(s):
+    rows = []
+    for name, target, value, (status, detail) in s["targets"]:
+        rows.append((name, target, num(value, "%.2f"), status, detail))
+    return table(("target", "wanted", "measured", "result", "margin"), rows)
+
+
+def scaling_table(s):
+    rows = []
+    for p in s["points"]:
+        a = p["procfs"]
+        rows.append(
+            (
+                "%d" % p["target"],
+                "%d" % a["processes"],
+                "%d" % a["zombies"],
+                ms(a["wall_s"]),
+                num(p["us_per_process"]),
+                ms(p["work_s"]),
+                num(p["work_us_per_process"]),
+                ms(a["phases"].get("units")),
+                ms(p["psutil"]["wall_s"]) if p["psutil"] else "-",
+                num(p.get("psutil_us_per_process")),
+                ms(p["ps"]["wall_s"]),
+                num(p["ps_us_per_process"]),
+                "%.2f" % p["a_over_b"],
+            )
+        )
+    headers = (
+        "N",
+        "processes",
+        "zombies",
+        "procfs scan",
+        "µs/proc",
+        "/proc table + analysis",
+        "µs/proc",
+        "systemctl show",
+        "psutil scan",
+        "µs/proc",
+        "ps",
+        "µs/proc",
+        "a/b",
+    )
+    return table(headers, rows)
+
+
+def phase_table(s):
+    m = s["main"]
+    rows = []
+    for backend in ("procfs", "psutil"):
+        r = m.get(backend)
+        if not r:
+            continue
+        ph = r["phases"]
+        rows.append(
+            (
+                backend,
+                ms(ph.get("units")),
+                ms(ph.get("version")),
+                ms(ph.get("table")),
+                ms(ph.get("analysis")),
+                ms(ph.get("rest")),
+                ms(r["wall_s"]),
+                ms(r["pid1_cpu_s"]),
+            )
+        )
+    return table(
+        (
+            "backend",
+            "systemctl show --all",
+            "systemctl --version",
+            "/proc table",
+            "analysis",
+            "facts",
+            "total",
+            "systemd (PID 1) CPU",
+        ),
+        rows,
+    )
+
+
+def profile_table(s, key="by_tottime", top=12):
+    prof = s["main"].get("profile")
+    if not prof:
+        return ""
+    rows = [(r["where"], r["ncalls"], ms(r["tottime_s"], 1), ms(r["cumtime_s"], 1)) for r in prof[key][:top]]
+    return table(("function", "calls", "own time", "cumulative"), rows)
+
+
+def header_lines(s):
+    r = s["results"]
+    mach, lab, par = r["machine"], r.get("lab", {}), r["params"]
+    return [
+        "date: %s, %d s in all; load average at start %s, at end %s"
+        % (r["started"], r["duration_s"], " ".join(r["loadavg_start"]), " ".join(r["loadavg_end"])),
+        "machine: %d CPUs (%s), %.1f GiB memory, kernel %s, Debian %s, %s cgroups, pid_max %d, %s"
+        % (
+            mach["nproc"],
+            mach["cpu_model"],
+            mach["memory_gib"],
+            mach["kernel"],
+            mach["debian"],
+            mach["cgroup"],
+            mach["pid_max"],
+            mach["podman"],
+        ),
+        "lab container: Debian %s, %s, %s, psutil %s, %s; controller Python %s"
+        % (
+            lab.get("debian"),
+            lab.get("systemd"),
+            lab.get("python"),
+            lab.get("psutil"),
+            lab.get("procps"),
+            mach["python"],
+        ),
+        "load: N=%d sleeping processes over U=%d units, Z=%d zombies over %d units, %d left-overs, %d escapes; %d repetitions (runbook: %d)"
+        % (
+            par["processes"],
+            par["units"],
+            par["zombies"],
+            par["zombie_units"],
+            par["leftovers"],
+            par["escapes"],
+            par["repeat"],
+            par["runbook_repeat"],
+        ),
+    ]
+
+
+def text(s):
+    out = ["", "== reaper.systemd benchmarks"] + header_lines(s)
+    if s["main"]:
+        out += ["", "== at N=%d (medians)" % s["results"]["params"]["processes"], main_table(s), "", ratio_table(s)]
+        out += ["", "== where the scan spends its time (medians)", phase_table(s)]
+    out += ["", "== scaling (procfs backend unless named; µs/proc = time / processes in the table)", scaling_table(s)]
+    out += ["", "== targets", target_table(s)]
+    if s["main"] and s["main"].get("profile"):
+        out += [
+            "",
+            "== cProfile of one procfs scan at N=%d, top entries by own time" % s["results"]["params"]["processes"],
+            profile_table(s),
+        ]
+    return "\n".join(out) + "\n"
+
+
+def markdown(s):
+    r = s["results"]
+    par = r["params"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "What an audit scan and a cleanup run cost on a busy host, against the physical floor (one `ps` over",
+        "the same process table) and against the runbook approach (a shell loop over the units). Generated by",
+        "`%s` (tests/bench/bench.py) from one run; the ratios compare figures taken in that run." % r["command"],
+        "",
+        "## How it is measured",
+        "",
+        "- A lab container (`localhost/reaper-lab:bookworm`, systemd as PID 1, `--pids-limit -1`, `SYS_PTRACE`",
+        "  added as a host's root has it) runs a synthetic host: `bench@1..U.service` each start their share of",
+        "  N `sleep` processes under a `/bin/sh` main process; `bench-zombie@1..%d.service` each exec a `sleep`"
+        % par["zombie_units"],
+        "  that never reaps its children (Z zombies); a stopped `KillMode=process` unit leaves %d left-overs;"
+        % par["leftovers"],
+        "  %d children of a service escape with `systemd-run --scope`. The scaling points keep U and the"
+        % par["escapes"],
+        "  share of zombies (Z/N) constant.",
+        "- (a) `scan(ScanOptions(backend=...))` from `plugins/module_utils/scan.py`, in a fresh `python3 -I -B`",
+        "  per repetition (no bytecode cache, as the cleanup service runs). Wall time (`time.perf_counter`) and",
+        "  CPU (`time.process_time`, plus the `systemctl` children) around the call; peak RSS is",
+        "  `ru_maxrss` of that process after one scan. The whole process (interpreter start, imports) is",
+        "  reported beside it. Zombies are flagged at any age (`min_zombie_age=0`).",
+        "- (b) `ps -eo pid,ppid,stat,cgroup`, its output read in full; (a) and (b) alternate, repetition by",
+        "  repetition, so a noisy moment hits both.",
+        "- (c) `tests/bench/runbook.sh`: per loaded service `systemctl show -p MainPID,ControlGroup`, one `ps`,",
+        "  `grep` of the unit's cgroup and `awk` for defunct children. It takes minutes, so it runs %d time(s)."
+        % par["runbook_repeat"],
+        "- (d) `tests/bench/process_facts.yml` through the `containers.podman.podman` connection; the task's",
+        "  time from the `ansible.posix.profile_tasks` callback, plus the wall time of an ad-hoc `ansible -m`.",
+        "- (e) a second container with the zoo alone (molecule/shared/zoo_deploy.yml and zoo_side_effect.yml),",
+        "  the cleanup command started as `reaper-cleanup.service` starts it (`python3 -I -B`, the",
+        "  cleanup_timer role's default policy: every service in scope, no action allowed: nothing to do).",
+        "",
+        "## Machine",
+        "",
+    ]
+    lines += ["- " + line for line in header_lines(s)]
+    if s["main"]:
+        lines += [
+            "",
+            "## Results at N=%d (medians of %d)" % (par["processes"], par["repeat"]),
+            "",
+            main_table(s),
+            "",
+            ratio_table(s),
+        ]
+        lines += ["", "### Where the scan spends its time", "", phase_table(s)]
+    lines += [
+        "",
+        "## Scaling",
+        "",
+        "Time per process (µs/proc) divides by the processes in the table. `systemctl show --all` costs the",
+        "same at every N (it depends on the units, not the processes): the per-process cost the target asks",
+        "to be flat is the /proc table plus the analysis.",
+        "",
+        scaling_table(s),
+        "",
+        "## Targets",
+        "",
+        target_table(s),
+    ]
+    if s["main"] and s["main"].get("profile"):
+        lines += [
+            "",
+            "## Profile of one procfs scan at N=%d (cProfile, top entries by own time)" % par["processes"],
+            "",
+            profile_table(s),
+            "",
+            "By cumulative time:",
+            "",
+            profile_table(s, "by_cumtime", 10),
+        ]
+    if s["zoo"] and s["zoo"]["stand_in"]:
+        lines += [
+            "",
+            "(e) is a stand-in: the cleanup command did not exist when this ran; scan() on the zoo was measured instead.",
+        ]
+    lines += [
+        "",
+        "## Reading these numbers",
+        "",
+        "- The machine is shared: other work ran during the benchmark (see the load averages). Medians and",
+        "  the interleaving of (a) and (b) keep the ratios meaningful; absolute times move between runs.",
+        "- Rerun with `make bench`; quick runs take `BENCH_N`, `BENCH_UNITS`, `BENCH_ZOMBIES`, `BENCH_REPEAT`,",
+        "  `BENCH_SCALE` (and write build output under tests/bench/output/, not this page).",
+        "",
+    ]
+    return "\n".join(lines)
