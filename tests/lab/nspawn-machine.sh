@@ -9,8 +9,9 @@
 #   nspawn-machine.sh shell NAME             a login shell inside (for debugging)
 #   nspawn-machine.sh destroy-all            stop every machine this script started
 #
-# The copy and its log live under $REAPER_LAB_CACHE/run/NAME (log: nspawn.log), so
-# runs never change the cached rootfs. Any failure to boot exits non-zero with the
+# The machine's root is an overlay (or, without overlayfs, a copy) of the cached rootfs,
+# under $REAPER_LAB_CACHE/run/NAME with its log (nspawn.log), so runs never change the
+# cached rootfs. Any failure to boot exits non-zero with the
 # tail of the log: a scenario that cannot start its machine fails, it never skips.
 set -euo pipefail
 
@@ -48,7 +49,7 @@ fail_with_log() { # dir message
   {
     printf 'nspawn-machine: ERROR: %s\n' "$*"
     printf 'nspawn-machine: last lines of %s:\n' "$dir/nspawn.log"
-    tail -n 40 "$dir/nspawn.log" 2>/dev/null | sed 's/^/    /'
+    tail -n 40 "$dir/nspawn.log" 2>/dev/null | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/    /'
   } >&2
   stop_machine "$(basename "$dir")" >/dev/null 2>&1 || true
   exit 1
@@ -65,13 +66,22 @@ start_machine() { # name timeout
   rm -rf --one-file-system "$dir"
   mkdir -p "$dir"
   local t0=$SECONDS
-  cp -a --reflink=auto "$SOURCE" "$dir/rootfs"
+  # An overlay over the cached rootfs: instant, and the cache is never written. Where
+  # overlayfs is not available, a full copy.
+  mkdir -p "$dir/rootfs" "$dir/upper" "$dir/work"
+  if mount -t overlay overlay -o "lowerdir=$SOURCE,upperdir=$dir/upper,workdir=$dir/work" "$dir/rootfs" 2>"$dir/mount.err"; then
+    log "$name: overlay of $SOURCE on $dir/rootfs"
+  else
+    log "$name: overlay mount failed ($(cat "$dir/mount.err")), copying the rootfs instead"
+    rmdir "$dir/upper" "$dir/work"
+    cp -a --reflink=auto "$SOURCE/." "$dir/rootfs/"
+    log "$name: rootfs copied in $((SECONDS - t0))s to $dir/rootfs"
+  fi
   echo "$name" > "$dir/rootfs/etc/hostname"
-  log "$name: rootfs copied in $((SECONDS - t0))s to $dir/rootfs"
 
   # setsid: its own session and process group, so stop can signal all of it and
   # the machine outlives the Ansible task that started it.
-  SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 SYSTEMD_NSPAWN_TMPFS_TMP=0 setsid \
+  TERM=dumb SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 SYSTEMD_NSPAWN_TMPFS_TMP=0 setsid \
     systemd-nspawn --quiet --register=no --keep-unit --private-network \
       --machine="$name" --hostname="$name" -D "$dir/rootfs" -b \
       </dev/null >"$dir/nspawn.log" 2>&1 &
@@ -133,9 +143,13 @@ stop_machine() { # name
       for ((i = 0; i < 50; i++)); do kill -0 "$npid" 2>/dev/null || break; sleep 0.2; done
     fi
   fi
-  # Nothing may still be mounted below the copy before it is removed.
-  if grep -q " $dir/" /proc/self/mountinfo; then
-    grep " $dir/" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  # Nothing may still be mounted at or below the copy before it is removed.
+  local mp
+  while read -r mp; do
+    umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || log "$name: cannot unmount $mp"
+  done < <(awk -v d="$dir/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+  if awk -v d="$dir/" 'index($5, d) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+    die "$name: $dir still has mounts; not removing it"
   fi
   rm -rf --one-file-system "$dir"
   log "$name: stopped and removed"
