@@ -107,7 +107,13 @@ unit: venv
 	if [[ $$rc -eq 5 ]]; then echo "unit: pytest collected no test: that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 
-lint: ruff changelog-lint ansible-lint
+# Every linter runs; the stage fails if any of them failed.
+LINTERS := ruff changelog-lint ansible-lint
+lint: venv
+	@failed=""; for t in $(LINTERS); do \
+		$(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
+	done; \
+	if [[ -n "$$failed" ]]; then echo "lint: failed:$$failed" >&2; exit 1; fi
 
 ruff: venv
 	ruff check .
