@@ -26,11 +26,10 @@ lab-images-force:
 	bash "$(LAB_DIR)/build-images.sh" --force
 
 lab-clean:
-	@ids=$$(podman ps -aq --filter 'ancestor=localhost/reaper-lab' 2>/dev/null || true); \
-	for t in $(LAB_TAGS); do \
+	@ids=""; for t in $(LAB_TAGS); do \
 		ids="$$ids $$(podman ps -aq --filter ancestor=localhost/reaper-lab:$$t 2>/dev/null || true)"; \
 	done; \
-	ids=$$(echo $$ids); \
+	ids=$$(echo $$ids | tr ' ' '\n' | sort -u | tr '\n' ' '); ids=$${ids% }; \
 	if [[ -n "$$ids" ]]; then podman rm -f -t 0 $$ids >/dev/null; echo "lab-clean: removed containers $$ids"; fi
 	@for t in $(LAB_TAGS); do \
 		if podman image exists localhost/reaper-lab:$$t 2>/dev/null; then \
