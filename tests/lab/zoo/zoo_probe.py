@@ -1,8 +1,16 @@
 # zoo-probe: print what /proc says about the given PIDs as JSON (state, parent,
 # session, comm, cgroup lines, INVOCATION_ID). The verify playbooks use it as an
 # independent ground check and to show the evidence when an assertion fails.
+#   python3 zoo_probe.py PID...     /proc evidence per PID
+#   python3 zoo_probe.py --truth    every ground truth file, by name, plus the
+#                                   current CLOCK_BOOTTIME (what /proc/uptime counts)
+#   python3 zoo_probe.py --check    check that the zoo's story really happened
+#                                   (prints a JSON list of problems; empty is good)
+import glob
 import json
+import os
 import sys
+import time
 
 import zoolib
 
@@ -20,19 +28,121 @@ def invocation_id(pid):
     return None
 
 
+def real_uid(pid):
+    try:
+        with open("/proc/%d/status" % pid, encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return None
+
+
+def ancestors(pid):
+    """Parent chain of PID up to (excluding) PID 1 or a parent outside the PID namespace."""
+    chain = []
+    stat = zoolib.read_stat(pid)
+    while stat is not None and stat["ppid"] > 1 and stat["ppid"] not in chain:
+        chain.append(stat["ppid"])
+        stat = zoolib.read_stat(stat["ppid"])
+    return chain
+
+
 def probe(pid):
     stat = zoolib.read_stat(pid)
     if stat is None:
         return {"exists": False}
     return {
         "exists": True,
+        "uid": real_uid(pid),
+        "ancestors": ancestors(pid),
         "stat": stat,
         "cgroup": zoolib.cgroup_lines(pid),
         "invocation_id": invocation_id(pid),
     }
 
 
+def truth():
+    files = {}
+    for path in sorted(glob.glob(os.path.join(zoolib.TRUTH_DIR, "*.json"))):
+        with open(path, encoding="utf-8") as handle:
+            files[os.path.basename(path)[:-len(".json")]] = json.load(handle)
+    return {"truth": files, "boottime": time.clock_gettime(time.CLOCK_BOOTTIME)}
+
+
+def _in_cgroup(pid, needle):
+    return any(needle in line.split(":", 2)[2] for line in zoolib.cgroup_lines(pid))
+
+
+def check():
+    """The zoo's own invariants, from /proc only: a failure here is a lab problem."""
+    files = truth()["truth"]
+    problems = []
+
+    def expect(ok, what, *pids):
+        if not ok:
+            problems.append({"problem": what, "proc": dict((str(p), probe(p)) for p in pids)})
+
+    def alive(pid):
+        stat = zoolib.read_stat(pid)
+        return stat is not None and stat["state"] != "Z"
+
+    for name in ("zoo-zombie-factory", "zoo-worker-leak"):
+        t = files.get(name)
+        if t is None:
+            expect(False, "%s wrote no ground truth" % name)
+            continue
+        expect(alive(t["main_pid"]), "%s main process is gone" % name, t["main_pid"])
+        for pid in t["zombies"]:
+            stat = zoolib.read_stat(pid)
+            expect(stat is not None and stat["state"] == "Z" and stat["ppid"] == t["zombie_parent"],
+                   "%s: %d is not a zombie of %d" % (name, pid, t["zombie_parent"]), pid)
+    t = files.get("zoo-leftover", {})
+    expect(not alive(t.get("main_pid", 0)), "zoo-leftover still runs: was side_effect (stop) run?", t.get("main_pid", 0))
+    for pid in t.get("children", []):
+        expect(alive(pid) and _in_cgroup(pid, "/zoo-leftover.service"), "left-over %d is gone or moved" % pid, pid)
+    current = files.get("zoo-survivor", {}).get("invocation_id")
+    older = [v for k, v in files.items() if k.startswith("zoo-survivor@") and v.get("invocation_id") != current]
+    expect(bool(older), "zoo-survivor has a single invocation: was side_effect (restart) run?")
+    for record in older:
+        for pid in record["children"]:
+            expect(alive(pid) and _in_cgroup(pid, "/zoo-survivor.service"), "survivor %d is gone or moved" % pid, pid)
+    t = files.get("zoo-pam-escape", {})
+    for pid in t.get("escaped", []):
+        expect(alive(pid) and _in_cgroup(pid, "/session-") and t["main_pid"] in ancestors(pid),
+               "PAM escape %d is gone, not in a session scope or not below the main process" % pid, pid)
+    t = files.get("zoo-pam-orphan", {})
+    for pid in t.get("orphans", []):
+        expect(alive(pid) and _in_cgroup(pid, "/session-") and t["main_pid"] not in ancestors(pid),
+               "PAM orphan %d is gone, not in a session scope or still below the main process" % pid, pid)
+    t = files.get("zoo-scope-escape", {})
+    for pid in t.get("escaped", []):
+        expect(alive(pid) and _in_cgroup(pid, "/" + t["scope"]) and t["main_pid"] in ancestors(pid),
+               "scope escape %d is gone or not in %s" % (pid, t["scope"]), pid)
+    t = files.get("zoo-cgroup-move", {})
+    for pid in t.get("moved", []):
+        expect(alive(pid) and _in_cgroup(pid, "/" + t["target_unit"]) and t["main_pid"] in ancestors(pid),
+               "moved child %d is gone or not in %s" % (pid, t["target_unit"]), pid)
+    t = files.get("zoo-delegate", {})
+    for pid in t.get("children", []):
+        expect(alive(pid) and _in_cgroup(pid, "/zoo-delegate.service/worker-"),
+               "delegated worker %d is gone or not in a sub-cgroup" % pid, pid)
+    for name in ("zoo-decoy", "zoo-forking", "zoo-threads", "zoo-reaper", "zoo-delegate"):
+        t = files.get(name)
+        expect(t is not None and alive(t["main_pid"]), "%s is not running" % name, *([t["main_pid"]] if t else []))
+    return problems
+
+
 def main(argv):
+    if argv[:1] == ["--check"]:
+        json.dump(check(), sys.stdout, indent=1, sort_keys=True)
+        sys.stdout.write("\n")
+        return 0
+    if argv[:1] == ["--truth"]:
+        json.dump(truth(), sys.stdout, indent=1, sort_keys=True)
+        sys.stdout.write("\n")
+        return 0
     result = {str(int(pid)): probe(int(pid)) for pid in argv}
     json.dump(result, sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write("\n")

@@ -146,25 +146,28 @@ def systemd_cgroup_root():
     """
     key = prefix = None
     with open("/proc/1/cgroup", encoding="utf-8") as handle:
-        for line in handle:
-            _hid, controllers, path = line.rstrip("\n").split(":", 2)
-            if path.endswith("/init.scope"):
-                if controllers == "" or "name=systemd" in controllers.split(","):
-                    key = controllers
-                    prefix = path[:-len("/init.scope")]
-                    break
+        lines = handle.read().splitlines()
+    for line in lines:
+        _hid, controllers, path = line.split(":", 2)
+        if path.endswith("/init.scope") and (controllers == "" or "name=systemd" in controllers.split(",")):
+            key = controllers
+            prefix = path[:-len("/init.scope")]
+            break
     if key is None:
-        raise RuntimeError("PID 1 is in init.scope in no hierarchy; /proc/1/cgroup: %r" % open("/proc/1/cgroup").read())
+        raise RuntimeError("PID 1 is in init.scope in no hierarchy; /proc/1/cgroup: %r" % lines)
+    found = None
     with open("/proc/self/mountinfo", encoding="utf-8") as handle:
         for line in handle:
             left, right = line.rstrip("\n").split(" - ", 1)
             fields = left.split()
             fstype, _source, superopts = right.split(" ", 2)
-            if key == "" and fstype == "cgroup2":
-                return key, fields[4], fields[3], prefix
-            if key and fstype == "cgroup" and "name=systemd" in superopts.split(","):
-                return key, fields[4], fields[3], prefix
-    raise RuntimeError("no mount found for cgroup hierarchy %r" % key)
+            # Mounts stack: the last one at a mount point is the one visible there.
+            if (key == "" and fstype == "cgroup2") or (
+                    key and fstype == "cgroup" and "name=systemd" in superopts.split(",")):
+                found = (key, fields[4], fields[3], prefix)
+    if found is None:
+        raise RuntimeError("no mount found for cgroup hierarchy %r" % key)
+    return found
 
 
 def own_cgroup(pid="self"):
@@ -182,9 +185,9 @@ def own_cgroup(pid="self"):
     candidates = []
     if mount_root != "/" and path.startswith(mount_root):
         candidates.append(mountpoint + path[len(mount_root):])
+    candidates.append(mountpoint + path)
     if prefix and path.startswith(prefix):
         candidates.append(mountpoint + path[len(prefix):])
-    candidates.append(mountpoint + path)
     for directory in candidates:
         if os.path.isfile(os.path.join(directory, "cgroup.procs")):
             return path, directory
