@@ -149,6 +149,31 @@ def unit_findings(name, unit, leaks, thresholds):
                 "or cleanup_timer_actions: [terminate_escaped]." % name,
             )
         )
+    # Kill settings matter for units that run something; an idle unit such as
+    # rescue.service (KillMode=process by design) is not worth a finding.
+    if unit.is_active or stuck or leaks.processes > 0:
+        found.extend(kill_setting_findings(name, unit, stuck))
+    usage = unit.tasks_usage
+    if usage is not None and usage >= thresholds.tasks_usage_warn:
+        found.append(
+            finding(
+                "tasks_usage",
+                "critical" if usage >= CRITICAL_USAGE else "warning",
+                name,
+                "%s uses %d of TasksMax=%d tasks (%.0f%%): forks will fail at the limit"
+                % (name, unit.tasks_current, unit.tasks_max, usage * 100),
+                {"tasks_current": unit.tasks_current, "tasks_max": unit.tasks_max, "zombies": len(leaks.zombies)},
+                "Reap the zombies or left-overs that hold tasks (reaper.systemd.reap), or raise TasksMax: "
+                "role reaper.systemd.killmode_hardening (killmode_hardening_units: [{name: '%s', tasks_max: N}])."
+                % name,
+            )
+        )
+    return found
+
+
+def kill_setting_findings(name, unit, stuck):
+    """KillMode and SendSIGKILL findings; warnings when the unit already leaks."""
+    found = []
     if unit.kill_mode == "process":
         found.append(
             finding(
@@ -183,21 +208,6 @@ def unit_findings(name, unit, leaks, thresholds):
                 {"send_sigkill": False},
                 "Set SendSIGKILL=yes: role reaper.systemd.killmode_hardening "
                 "(killmode_hardening_units: [{name: '%s', send_sigkill: true}])." % name,
-            )
-        )
-    usage = unit.tasks_usage
-    if usage is not None and usage >= thresholds.tasks_usage_warn:
-        found.append(
-            finding(
-                "tasks_usage",
-                "critical" if usage >= CRITICAL_USAGE else "warning",
-                name,
-                "%s uses %d of TasksMax=%d tasks (%.0f%%): forks will fail at the limit"
-                % (name, unit.tasks_current, unit.tasks_max, usage * 100),
-                {"tasks_current": unit.tasks_current, "tasks_max": unit.tasks_max, "zombies": len(leaks.zombies)},
-                "Reap the zombies or left-overs that hold tasks (reaper.systemd.reap), or raise TasksMax: "
-                "role reaper.systemd.killmode_hardening (killmode_hardening_units: [{name: '%s', tasks_max: N}])."
-                % name,
             )
         )
     return found

@@ -374,3 +374,11 @@ def test_host_without_systemd_reports_host_facts_and_zombies(tmp_path):
     assert [(z["pid"], z["ppid"], z["parent_comm"]) for z in facts["host"]["zombies_outside_units"]] == [
         (51, 50, "shell")
     ]
+
+
+def test_idle_units_raise_no_kill_setting_findings(host):
+    # rescue.service ships with KillMode=process; while it runs nothing there is nothing to flag.
+    host.add_unit("rescue.service", ActiveState="inactive", SubState="dead", KillMode="process", SendSIGKILL="no")
+    host.add_unit("nightly.service", ActiveState="inactive", SubState="dead", KillMode="none")
+    facts = host.scan().facts
+    assert facts["findings"] == []
