@@ -23,6 +23,7 @@ import base64
 import datetime
 import hashlib
 import html
+import os
 import re
 import unicodedata
 
@@ -1518,6 +1519,17 @@ def reaper_report_html(report, max_findings=5000, chart_top=20):
     return "\n".join(b) + "\n"
 
 
+def reaper_report_path(path="reaper-report"):
+    """Absolute path of the report directory: a relative one is taken from the directory
+    ansible-playbook runs in (not from the playbook's, which may be the installed collection)."""
+    if not isinstance(path, str) or not path.strip():
+        raise AnsibleFilterError("reaper_report_dir must be a non-empty path, got %r" % (path,))
+    path = os.path.expanduser(path.strip())
+    if not os.path.isabs(path):
+        path = os.path.join(os.getcwd(), path)
+    return os.path.normpath(path)
+
+
 class FilterModule(object):
     """reaper.systemd report filters."""
 
@@ -1530,4 +1542,5 @@ class FilterModule(object):
             "reaper_report_text": reaper_report_text,
             "reaper_report_markdown": reaper_report_markdown,
             "reaper_report_html": reaper_report_html,
+            "reaper_report_path": reaper_report_path,
         }

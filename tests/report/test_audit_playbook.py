@@ -85,7 +85,8 @@ def run_audit(workdir, *extra):
     env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(
         [COLLECTIONS] + [p for p in [env.get("ANSIBLE_COLLECTIONS_PATH")] if p]
     )
-    env["PWD"] = str(workdir)
+    # a program that starts ansible-playbook in a directory leaves $PWD as it was: not where it runs
+    env["PWD"] = REPO
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env["ANSIBLE_NOCOLOR"] = "1"
     env["ANSIBLE_HOST_KEY_CHECKING"] = "False"
@@ -166,10 +167,6 @@ def test_summary_is_printed_per_unit_with_the_report_path(audit, workdir, zombie
     assert "failed=0" in out.split("PLAY RECAP", 1)[1]
 
 
-def test_report_is_never_written_inside_the_collection(audit):
-    assert not os.path.exists(os.path.join(REPO, "playbooks", "reaper-report"))
-
-
 def test_fail_on_gates_the_exit_code(workdir, zombie_maker):
     failing = run_audit(workdir, "-e", "reaper_fail_on=warning", "-e", "reaper_report_dir=gate")
     assert failing.returncode != 0, failing.stdout
@@ -191,3 +188,9 @@ def test_check_mode_still_writes_the_report(workdir, zombie_maker):
     result = run_audit(workdir, "--check", "-e", "reaper_report_dir=%s" % (workdir / "checked"))
     assert result.returncode == 0, result.stdout
     assert (workdir / "checked" / "report.html").is_file()
+
+
+def test_report_is_never_written_inside_the_collection(audit):
+    # runs last: every run above used relative report directories
+    assert not os.path.exists(os.path.join(REPO, "playbooks", "reaper-report"))
+    assert [n for n in os.listdir(os.path.join(REPO, "playbooks")) if not n.endswith(".yml")] == []

@@ -541,6 +541,16 @@ def test_text_summary_limits_large_fleets(fleet):
     assert len(text.splitlines()) < 60
 
 
+def test_report_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(str(tmp_path))
+    assert rp.reaper_report_path("reaper-report") == str(tmp_path / "reaper-report")
+    assert rp.reaper_report_path("out/../r") == str(tmp_path / "r")
+    assert rp.reaper_report_path("/srv/reports/") == "/srv/reports"
+    for bad in ("", "  ", None, ["x"]):
+        with pytest.raises(AnsibleFilterError, match="reaper_report_dir"):
+            rp.reaper_report_path(bad)
+
+
 def test_filters_are_registered():
     names = set(rp.FilterModule().filters())
     assert names == {
@@ -551,4 +561,5 @@ def test_filters_are_registered():
         "reaper_report_text",
         "reaper_report_markdown",
         "reaper_report_html",
+        "reaper_report_path",
     }
