@@ -27,10 +27,7 @@ import os
 import re
 import unicodedata
 
-try:
-    from collections.abc import Mapping, Sequence
-except ImportError:  # pragma: no cover
-    from collections import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from ansible.errors import AnsibleFilterError
 
@@ -601,16 +598,15 @@ def reaper_report_text(report, max_hosts=50, max_findings=20, report_dir=None):
             width = max([len("unit")] + [len(_clean(u)) for u in host["units"]])
             width = min(width, 48)
             lines.append(
-                "  %-*s %8s %9s %9s %8s  %s"
-                % (width, "unit", "zombies", "leftovers", "survivors", "escaped", "findings")
+                "  %s %8s %9s %9s %8s  %s"
+                % ("unit".ljust(width), "zombies", "leftovers", "survivors", "escaped", "findings")
             )
             for uname, unit in _sorted_units(host):
                 c = unit["counts"]
                 lines.append(
-                    "  %-*s %8d %9d %9d %8d  %s"
+                    "  %s %8d %9d %9d %8d  %s"
                     % (
-                        width,
-                        _clean(uname),
+                        _clean(uname).ljust(width),
                         c["zombies"],
                         c["leftovers"],
                         c["survivors"],

@@ -102,7 +102,14 @@ def run_audit(workdir, *extra):
     ]
     cmd += list(extra)
     return subprocess.run(
-        cmd, cwd=str(workdir), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300
+        cmd,
+        cwd=str(workdir),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
