@@ -26,15 +26,18 @@ def main():
     child_path, _child_dir = zoolib.own_cgroup(child)
     if not child_path.endswith("/" + TARGET):
         raise RuntimeError("child %d still in %s after the move" % (child, child_path))
-    zoolib.write_truth(NAME, {
-        "main_pid": os.getpid(),
-        "moved": [child],
-        "target_unit": TARGET,
-        "own_cgroup": own_path,
-        "target_cgroup": child_path,
-        "target_dir": target_dir,
-        "moved_cgroup": zoolib.cgroup_lines(child),
-    })
+    zoolib.write_truth(
+        NAME,
+        {
+            "main_pid": os.getpid(),
+            "moved": [child],
+            "target_unit": TARGET,
+            "own_cgroup": own_path,
+            "target_cgroup": child_path,
+            "target_dir": target_dir,
+            "moved_cgroup": zoolib.cgroup_lines(child),
+        },
+    )
     zoolib.sleep_forever(reap=True)
 
 

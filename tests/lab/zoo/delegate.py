@@ -24,13 +24,16 @@ def main():
         pid = zoolib.spawn_sleeper()
         zoolib.move_to_cgroup(pid, directory)
         workers[pid] = zoolib.own_cgroup(pid)[0]
-    zoolib.write_truth(NAME, {
-        "main_pid": os.getpid(),
-        "unit_cgroup": own_path,
-        "main_cgroup": zoolib.own_cgroup()[0],
-        "children": sorted(workers),
-        "child_cgroups": {str(pid): path for pid, path in workers.items()},
-    })
+    zoolib.write_truth(
+        NAME,
+        {
+            "main_pid": os.getpid(),
+            "unit_cgroup": own_path,
+            "main_cgroup": zoolib.own_cgroup()[0],
+            "children": sorted(workers),
+            "child_cgroups": {str(pid): path for pid, path in workers.items()},
+        },
+    )
     zoolib.sleep_forever(reap=True)
 
 

@@ -39,18 +39,23 @@ def main():
             chain.append(pid)
     cgroups = zoolib.cgroup_lines(sleeper)
     if not any("/session-" in line for line in cgroups):
-        raise RuntimeError("escape did not happen, sleep %d is in %r (libpam-systemd and logind needed)" % (sleeper, cgroups))
-    zoolib.write_truth(NAME, {
-        "main_pid": os.getpid(),
-        "runuser_pid": runuser.pid,
-        "sleep_pid": sleeper,
-        "intermediate_pids": chain,
-        "escaped": sorted([runuser.pid, sleeper] + chain),
-        "user": USER,
-        "sleep_cgroup": cgroups,
-        "runuser_cgroup": zoolib.cgroup_lines(runuser.pid),
-        "sleep_stat": zoolib.read_stat(sleeper),
-    })
+        raise RuntimeError(
+            "escape did not happen, sleep %d is in %r (libpam-systemd and logind needed)" % (sleeper, cgroups)
+        )
+    zoolib.write_truth(
+        NAME,
+        {
+            "main_pid": os.getpid(),
+            "runuser_pid": runuser.pid,
+            "sleep_pid": sleeper,
+            "intermediate_pids": chain,
+            "escaped": sorted([runuser.pid, sleeper] + chain),
+            "user": USER,
+            "sleep_cgroup": cgroups,
+            "runuser_cgroup": zoolib.cgroup_lines(runuser.pid),
+            "sleep_stat": zoolib.read_stat(sleeper),
+        },
+    )
     zoolib.sleep_forever(reap=True)
 
 

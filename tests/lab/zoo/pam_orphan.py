@@ -17,7 +17,10 @@ USER = os.environ.get("ZOO_USER", "zoo")
 def main():
     out = subprocess.run(
         ["runuser", "-l", USER, "-c", "sleep 1000000 </dev/null >/dev/null 2>&1 & echo $!"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, check=True, timeout=60,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        check=True,
+        timeout=60,
     ).stdout
     orphan = int(out.decode().strip().splitlines()[-1])
     deadline = time.monotonic() + 20
@@ -30,14 +33,19 @@ def main():
         time.sleep(0.1)
     cgroups = zoolib.cgroup_lines(orphan)
     if not any("/session-" in line for line in cgroups):
-        raise RuntimeError("escape did not happen, sleep %d is in %r (libpam-systemd and logind needed)" % (orphan, cgroups))
-    zoolib.write_truth(NAME, {
-        "main_pid": os.getpid(),
-        "orphans": [orphan],
-        "user": USER,
-        "orphan_cgroup": cgroups,
-        "orphan_stat": zoolib.read_stat(orphan),
-    })
+        raise RuntimeError(
+            "escape did not happen, sleep %d is in %r (libpam-systemd and logind needed)" % (orphan, cgroups)
+        )
+    zoolib.write_truth(
+        NAME,
+        {
+            "main_pid": os.getpid(),
+            "orphans": [orphan],
+            "user": USER,
+            "orphan_cgroup": cgroups,
+            "orphan_stat": zoolib.read_stat(orphan),
+        },
+    )
     zoolib.sleep_forever(reap=True)
 
 

@@ -22,7 +22,9 @@ def main():
             scope = leaf
     if scope is None:
         raise RuntimeError("sleep %d did not land in a scope: %r" % (child.pid, cgroups))
-    zoolib.write_truth(NAME, {"main_pid": os.getpid(), "escaped": [child.pid], "scope": scope, "escaped_cgroup": cgroups})
+    zoolib.write_truth(
+        NAME, {"main_pid": os.getpid(), "escaped": [child.pid], "scope": scope, "escaped_cgroup": cgroups}
+    )
     zoolib.sleep_forever(reap=True)
 
 

@@ -19,7 +19,9 @@ def worker(main_pid):
         zombies.append(pid)
     for pid in zombies:
         zoolib.wait_for_state(pid, "Z")
-    zoolib.write_truth(NAME, {"main_pid": main_pid, "worker_pid": os.getpid(), "zombies": zombies, "zombie_parent": os.getpid()})
+    zoolib.write_truth(
+        NAME, {"main_pid": main_pid, "worker_pid": os.getpid(), "zombies": zombies, "zombie_parent": os.getpid()}
+    )
     zoolib.sleep_forever()
 
 

@@ -6,6 +6,8 @@
 #                                   current CLOCK_BOOTTIME (what /proc/uptime counts)
 #   python3 zoo_probe.py --check    check that the zoo's story really happened
 #                                   (prints a JSON list of problems; empty is good)
+#   python3 zoo_probe.py --wait SECONDS NAME...
+#                                   wait until every NAME has written its ground truth
 import glob
 import json
 import os
@@ -67,7 +69,7 @@ def truth():
     files = {}
     for path in sorted(glob.glob(os.path.join(zoolib.TRUTH_DIR, "*.json"))):
         with open(path, encoding="utf-8") as handle:
-            files[os.path.basename(path)[:-len(".json")]] = json.load(handle)
+            files[os.path.basename(path)[: -len(".json")]] = json.load(handle)
     return {"truth": files, "boottime": time.clock_gettime(time.CLOCK_BOOTTIME)}
 
 
@@ -96,10 +98,15 @@ def check():
         expect(alive(t["main_pid"]), "%s main process is gone" % name, t["main_pid"])
         for pid in t["zombies"]:
             stat = zoolib.read_stat(pid)
-            expect(stat is not None and stat["state"] == "Z" and stat["ppid"] == t["zombie_parent"],
-                   "%s: %d is not a zombie of %d" % (name, pid, t["zombie_parent"]), pid)
+            expect(
+                stat is not None and stat["state"] == "Z" and stat["ppid"] == t["zombie_parent"],
+                "%s: %d is not a zombie of %d" % (name, pid, t["zombie_parent"]),
+                pid,
+            )
     t = files.get("zoo-leftover", {})
-    expect(not alive(t.get("main_pid", 0)), "zoo-leftover still runs: was side_effect (stop) run?", t.get("main_pid", 0))
+    expect(
+        not alive(t.get("main_pid", 0)), "zoo-leftover still runs: was side_effect (stop) run?", t.get("main_pid", 0)
+    )
     for pid in t.get("children", []):
         expect(alive(pid) and _in_cgroup(pid, "/zoo-leftover.service"), "left-over %d is gone or moved" % pid, pid)
     current = files.get("zoo-survivor", {}).get("invocation_id")
@@ -110,31 +117,62 @@ def check():
             expect(alive(pid) and _in_cgroup(pid, "/zoo-survivor.service"), "survivor %d is gone or moved" % pid, pid)
     t = files.get("zoo-pam-escape", {})
     for pid in t.get("escaped", []):
-        expect(alive(pid) and _in_cgroup(pid, "/session-") and t["main_pid"] in ancestors(pid),
-               "PAM escape %d is gone, not in a session scope or not below the main process" % pid, pid)
+        expect(
+            alive(pid) and _in_cgroup(pid, "/session-") and t["main_pid"] in ancestors(pid),
+            "PAM escape %d is gone, not in a session scope or not below the main process" % pid,
+            pid,
+        )
     t = files.get("zoo-pam-orphan", {})
     for pid in t.get("orphans", []):
-        expect(alive(pid) and _in_cgroup(pid, "/session-") and t["main_pid"] not in ancestors(pid),
-               "PAM orphan %d is gone, not in a session scope or still below the main process" % pid, pid)
+        expect(
+            alive(pid) and _in_cgroup(pid, "/session-") and t["main_pid"] not in ancestors(pid),
+            "PAM orphan %d is gone, not in a session scope or still below the main process" % pid,
+            pid,
+        )
     t = files.get("zoo-scope-escape", {})
     for pid in t.get("escaped", []):
-        expect(alive(pid) and _in_cgroup(pid, "/" + t["scope"]) and t["main_pid"] in ancestors(pid),
-               "scope escape %d is gone or not in %s" % (pid, t["scope"]), pid)
+        expect(
+            alive(pid) and _in_cgroup(pid, "/" + t["scope"]) and t["main_pid"] in ancestors(pid),
+            "scope escape %d is gone or not in %s" % (pid, t["scope"]),
+            pid,
+        )
     t = files.get("zoo-cgroup-move", {})
     for pid in t.get("moved", []):
-        expect(alive(pid) and _in_cgroup(pid, "/" + t["target_unit"]) and t["main_pid"] in ancestors(pid),
-               "moved child %d is gone or not in %s" % (pid, t["target_unit"]), pid)
+        expect(
+            alive(pid) and _in_cgroup(pid, "/" + t["target_unit"]) and t["main_pid"] in ancestors(pid),
+            "moved child %d is gone or not in %s" % (pid, t["target_unit"]),
+            pid,
+        )
     t = files.get("zoo-delegate", {})
     for pid in t.get("children", []):
-        expect(alive(pid) and _in_cgroup(pid, "/zoo-delegate.service/worker-"),
-               "delegated worker %d is gone or not in a sub-cgroup" % pid, pid)
+        expect(
+            alive(pid) and _in_cgroup(pid, "/zoo-delegate.service/worker-"),
+            "delegated worker %d is gone or not in a sub-cgroup" % pid,
+            pid,
+        )
     for name in ("zoo-decoy", "zoo-forking", "zoo-threads", "zoo-reaper", "zoo-delegate"):
         t = files.get(name)
         expect(t is not None and alive(t["main_pid"]), "%s is not running" % name, *([t["main_pid"]] if t else []))
     return problems
 
 
+def wait(timeout, names):
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = [n for n in names if not os.path.exists(os.path.join(zoolib.TRUTH_DIR, n + ".json"))]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if missing:
+        sys.stderr.write("no ground truth after %ss from: %s\n" % (timeout, " ".join(missing)))
+        return 1
+    sys.stdout.write("ground truth from %d members\n" % len(names))
+    return 0
+
+
 def main(argv):
+    if argv[:1] == ["--wait"]:
+        return wait(float(argv[1]), argv[2:])
     if argv[:1] == ["--check"]:
         json.dump(check(), sys.stdout, indent=1, sort_keys=True)
         sys.stdout.write("\n")

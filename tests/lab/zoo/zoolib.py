@@ -48,8 +48,8 @@ def read_stat(pid):
             raw = handle.read().decode("utf-8", "replace")
     except (FileNotFoundError, ProcessLookupError):
         return None
-    comm = raw[raw.index("(") + 1:raw.rindex(")")]
-    fields = raw[raw.rindex(")") + 2:].split()
+    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
     # fields[0] is field 3 (state) of proc(5)
     return {
         "state": fields[0],
@@ -151,7 +151,7 @@ def systemd_cgroup_root():
         _hid, controllers, path = line.split(":", 2)
         if path.endswith("/init.scope") and (controllers == "" or "name=systemd" in controllers.split(",")):
             key = controllers
-            prefix = path[:-len("/init.scope")]
+            prefix = path[: -len("/init.scope")]
             break
     if key is None:
         raise RuntimeError("PID 1 is in init.scope in no hierarchy; /proc/1/cgroup: %r" % lines)
@@ -163,7 +163,8 @@ def systemd_cgroup_root():
             fstype, _source, superopts = right.split(" ", 2)
             # Mounts stack: the last one at a mount point is the one visible there.
             if (key == "" and fstype == "cgroup2") or (
-                    key and fstype == "cgroup" and "name=systemd" in superopts.split(",")):
+                key and fstype == "cgroup" and "name=systemd" in superopts.split(",")
+            ):
                 found = (key, fields[4], fields[3], prefix)
     if found is None:
         raise RuntimeError("no mount found for cgroup hierarchy %r" % key)
@@ -184,10 +185,10 @@ def own_cgroup(pid="self"):
         raise RuntimeError("process %s has no line for hierarchy %r" % (pid, key))
     candidates = []
     if mount_root != "/" and path.startswith(mount_root):
-        candidates.append(mountpoint + path[len(mount_root):])
+        candidates.append(mountpoint + path[len(mount_root) :])
     candidates.append(mountpoint + path)
     if prefix and path.startswith(prefix):
-        candidates.append(mountpoint + path[len(prefix):])
+        candidates.append(mountpoint + path[len(prefix) :])
     for directory in candidates:
         if os.path.isfile(os.path.join(directory, "cgroup.procs")):
             return path, directory
