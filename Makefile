@@ -91,10 +91,11 @@ audit: venv $(AUDIT_INVENTORY)
 	fi
 	ansible-playbook -i "$(INVENTORY)" playbooks/audit.yml $(AUDIT_ARGS)
 
-# Module documentation through the collection link: make doc NAME=process_facts
+# Documentation through the collection link: make doc NAME=process_facts [TYPE=role|filter]
 NAME ?= process_facts
+TYPE ?= module
 doc: venv
-	ansible-doc reaper.systemd.$(NAME)
+	ansible-doc -t $(TYPE) reaper.systemd.$(NAME)
 
 # ---------------------------------------------------------------- gates
 
