@@ -23,6 +23,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -315,6 +316,14 @@ def measure_zoo(args, image):
             result["cleanup"] = lab.json(
                 "probe.py", "series", "--repeat", args.repeat, "--what", "cleanup", "--config", config
             )["cleanup"]
+            # The service runs python3 -B in a read-only /usr/local: nothing caches bytecode, so
+            # every run compiles the module_utils. The same runs with the bytecode compiled ahead:
+            log("(e) again with the module_utils compiled ahead (python3 -m compileall)")
+            lab.exec(["python3", "-m", "compileall", "-q", IN_LAB + "/lib"])
+            result["cleanup_compiled"] = lab.json(
+                "probe.py", "series", "--repeat", args.repeat, "--what", "cleanup", "--config", config
+            )["cleanup"]
+            lab.exec(["find", IN_LAB + "/lib", "-name", "__pycache__", "-prune", "-exec", "rm", "-rf", "{}", "+"])
         else:
             log("(e) plugins/module_utils/cleanup_command.py is missing: measuring scan() as a stand-in")
         result["scan"] = lab.json("probe.py", "series", "--repeat", args.repeat, "--what", "procfs")["procfs"]
@@ -322,6 +331,32 @@ def measure_zoo(args, image):
     finally:
         if not args.keep:
             lab.remove()
+
+
+def command_line(args):
+    """The make command that repeats this run."""
+    words = ["make bench"]
+    for var, key in (
+        ("BENCH_N", "processes"),
+        ("BENCH_UNITS", "units"),
+        ("BENCH_ZOMBIES", "zombies"),
+        ("BENCH_REPEAT", "repeat"),
+    ):
+        if getattr(args, key) != DEFAULTS[key]:
+            words.append("%s=%s" % (var, getattr(args, key)))
+    if args.scale:
+        words.append("BENCH_SCALE='%s'" % args.scale)
+    if args.runbook_repeat != 1:
+        words.append("BENCH_ARGS=--runbook-repeat=%d" % args.runbook_repeat)
+    return " ".join(words)
+
+
+def render(results, doc):
+    summary = report.summarize(results)
+    print(report.text(summary))
+    with open(doc, "w") as handle:
+        handle.write(report.markdown(summary))
+    log("Markdown: %s" % os.path.relpath(doc, ROOT))
 
 
 def parse_args():
@@ -340,6 +375,9 @@ def parse_args():
     parser.add_argument("--image", default="localhost/reaper-lab:bookworm")
     parser.add_argument("--doc", default="", help="Markdown output (default: docs/benchmarks.md for a default run)")
     parser.add_argument("--keep", action="store_true", help="leave the containers running")
+    parser.add_argument(
+        "--report", metavar="RESULTS_JSON", help="only print and write the report of earlier raw results"
+    )
     args = parser.parse_args()
     if args.processes < args.units or args.units < 1:
         parser.error("--processes must be at least --units, and --units at least 1")
@@ -348,8 +386,25 @@ def parse_args():
     return args
 
 
+def _stop(signum, _frame):
+    raise SystemExit("bench: stopped by signal %d" % signum)
+
+
 def main():
     args = parse_args()
+    # Remove the containers (the finally clauses) on SIGTERM, and on SIGINT even when
+    # started in the background (where the shell ignores SIGINT for us).
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    if args.report:
+        with open(args.report) as handle:
+            results = json.load(handle)
+        default_run = all(results["params"][k] == v for k, v in DEFAULTS.items()) and len(results["scale"]) == 4
+        default_doc = (
+            os.path.join(ROOT, "docs", "benchmarks.md") if default_run else os.path.join(OUTPUT, "benchmarks.md")
+        )
+        render(results, args.doc or default_doc)
+        return
     for tool in ("podman", "ansible", "ansible-playbook"):
         if not shutil.which(tool):
             die("%s is not on PATH: run this through `make bench` (it builds the venv and the lab images)" % tool)
@@ -385,18 +440,7 @@ def main():
         "scale": points,
         "machine": machine,
         "loadavg_start": loadavg(),
-        "command": "make bench"
-        + "".join(
-            " %s=%s" % (var, getattr(args, key))
-            for var, key in (
-                ("BENCH_N", "processes"),
-                ("BENCH_UNITS", "units"),
-                ("BENCH_ZOMBIES", "zombies"),
-                ("BENCH_REPEAT", "repeat"),
-            )
-            if getattr(args, key) != DEFAULTS[key]
-        )
-        + (" BENCH_SCALE='%s'" % args.scale if args.scale else ""),
+        "command": command_line(args),
     }
     t_start = time.monotonic()
     lab = Lab(args.image, "reaper-bench-%d" % os.getpid())
@@ -419,12 +463,8 @@ def main():
     raw = os.path.join(OUTPUT, "results-%s.json" % started.strftime("%Y%m%dT%H%M%SZ"))
     with open(raw, "w") as handle:
         json.dump(results, handle, indent=1, sort_keys=True)
-    summary = report.summarize(results)
-    print(report.text(summary))
-    with open(doc, "w") as handle:
-        handle.write(report.markdown(summary))
     log("raw results: %s" % os.path.relpath(raw, ROOT))
-    log("Markdown: %s" % os.path.relpath(doc, ROOT))
+    render(results, doc)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@
 The load is made of real services and real processes, as on a host:
 - bench@1..U.service: each main process (/bin/sh) starts its share of N `sleep`
   processes and waits for them (the bulk: `sleep` keeps memory low);
-- bench-zombie@1..ZU.service: the main process starts Z/ZU short `sleep`s and
-  then execs a `sleep` that never reaps them: Z zombies attributed through their parent;
+- bench-zombie@1..ZU.service: the main process forks Z/ZU children that exit at once
+  and execs a `sleep` that never reaps them: Z zombies attributed through their parent;
 - bench-leftover.service (KillMode=process), stopped: its children stay behind (left-overs);
 - bench-escape.service: children started with `systemd-run --scope` (escapes).
 Prints one JSON object on stdout. Python standard library only.
@@ -49,7 +49,7 @@ Description=reaper bench zombie factory %i
 [Service]
 Type=exec
 EnvironmentFile=/run/reaper-bench/load.env
-ExecStart=/bin/sh /opt/reaper-bench/zombies.sh %i
+ExecStart=/usr/bin/python3 /opt/reaper-bench/zombies.py %i
 TimeoutStopSec=30s
 """,
     "bench-leftover.service": """\
@@ -86,13 +86,19 @@ i=0
 while [ $i -lt $n ]; do sleep infinity & i=$((i + 1)); done
 wait
 """,
-    # The children outlive the exec: the new main process (sleep) never reaps them.
-    "zombies.sh": """\
-n=$BENCH_ZPER
-if [ "$1" -le "$BENCH_ZREM" ]; then n=$((n + 1)); fi
-i=0
-while [ $i -lt $n ]; do sleep 2 & i=$((i + 1)); done
-exec sleep infinity
+    # Children exit at once and nothing reaps them: Python does not wait() unless asked,
+    # and the `sleep` it execs into (the unit's main process from then on) never does.
+    # (A shell loop of short `sleep`s is not reliable: dash reaps children that exit
+    # while its loop still runs, which a loaded machine makes likely.)
+    "zombies.py": """\
+import os
+import sys
+
+n = int(os.environ["BENCH_ZPER"]) + (1 if int(sys.argv[1]) <= int(os.environ["BENCH_ZREM"]) else 0)
+for _ in range(n):
+    if os.fork() == 0:
+        os._exit(0)
+os.execv("/bin/sleep", ["sleep", "infinity"])
 """,
 }
 
@@ -172,7 +178,6 @@ def cmd_scale(args):
     # Start in batches: one systemctl call per batch keeps the command line short.
     for i in range(0, len(units), 50):
         run("systemctl", "start", *units[i : i + 50])
-    # Zombies come from `sleep 2` children: they are `sleep`s until they exit.
     want_sleeps = baseline["sleeps"] + args.processes
     now = wait_for(
         lambda c: c["zombies"] >= baseline["zombies"] + args.zombies and c["sleeps"] >= want_sleeps,

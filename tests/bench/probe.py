@@ -54,10 +54,12 @@ def _timed_phases():
     def timed(name, func):
         def wrapper(*args, **kwargs):
             t0 = time.perf_counter()
+            c0 = time.process_time()
             try:
                 return func(*args, **kwargs)
             finally:
                 phases[name] = phases.get(name, 0.0) + time.perf_counter() - t0
+                phases[name + "_cpu"] = phases.get(name + "_cpu", 0.0) + time.process_time() - c0
 
         return wrapper
 
@@ -89,7 +91,8 @@ def cmd_scan_once(args):
     children = _children_cpu() - child_0
     pid1 = _pid1_cpu() - pid1_0
     host = result.facts["host"]
-    phases["rest"] = wall - sum(phases.values())
+    phases["rest"] = wall - sum(v for k, v in phases.items() if not k.endswith("_cpu"))
+    phases["rest_cpu"] = cpu - sum(v for k, v in phases.items() if k.endswith("_cpu"))
     return {
         "backend": args.backend,
         "wall_s": wall,
@@ -127,6 +130,7 @@ def cmd_cleanup_once(args):
 
     import_s = time.perf_counter() - t_import
     real_stdout, sys.stdout = sys.stdout, io.StringIO()
+    pid1_0 = _pid1_cpu()
     child_0 = _children_cpu()
     cpu_0 = time.process_time()
     t0 = time.perf_counter()
@@ -141,6 +145,7 @@ def cmd_cleanup_once(args):
         "wall_s": wall,
         "cpu_s": cpu,
         "children_cpu_s": _children_cpu() - child_0,
+        "pid1_cpu_s": _pid1_cpu() - pid1_0,
         "import_s": import_s,
         "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "output": output[-2000:],
@@ -173,16 +178,33 @@ def measure_scan(backend):
     return record
 
 
+# What the cleanup_timer role installs as the service's launcher (reaper-cleanup.py.j2).
+LAUNCHER = """import sys
+
+sys.path.insert(0, %r)
+
+from reaper_systemd.cleanup_command import main  # noqa: E402
+
+sys.exit(main())
+"""
+
+
 def measure_cleanup(config):
-    """The cleanup command in a fresh interpreter, started as its service starts it
-    (python3 -I -B): in-process figures, plus the whole process's wall and CPU."""
+    """The cleanup command in fresh interpreters. The whole process: the role's launcher
+    started as reaper-cleanup.service starts it (python3 -I -B launcher --config F).
+    In-process figures: main() timed by this probe in another fresh interpreter."""
+    launcher = os.path.join(HERE, "reaper-cleanup.py")
+    if not os.path.exists(launcher):
+        with open(launcher, "w") as handle:
+            handle.write(LAUNCHER % LIB)
+    wall, cpu, out = _run_measured([sys.executable, "-I", "-B", launcher, "--config", config])
     cmd = [sys.executable, "-I", "-B", os.path.abspath(__file__), "cleanup-once", "--config", config]
-    wall, cpu, out = _run_measured(cmd)
-    record = json.loads(out)
+    record = json.loads(_run_measured(cmd)[2])
     if record["rc"] != 0:
         sys.exit("probe: the cleanup command exited with %s: %s" % (record["rc"], record["output"]))
     record["process_wall_s"] = wall
     record["process_cpu_s"] = cpu
+    record["launcher_output"] = out.decode("utf-8", "replace")[-2000:]
     return record
 
 
@@ -216,7 +238,9 @@ def cmd_profile(args):
     from reaper_systemd.scan import ScanOptions, scan  # pylint: disable=import-outside-toplevel
 
     options = ScanOptions(backend=args.backend, **SCAN_OPTIONS)
-    profiler = cProfile.Profile()
+    # CPU time, not wall: on a shared machine wall time mostly measures the others'
+    # work (and the wait for systemctl, whose CPU is its own, not this process's).
+    profiler = cProfile.Profile(time.process_time)
     profiler.enable()
     scan(options)
     profiler.disable()
@@ -229,6 +253,7 @@ def cmd_profile(args):
     pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(args.top)
     return {
         "backend": args.backend,
+        "clock": "process_time",
         "total_s": stats.total_tt,
         "by_tottime": sorted(rows, key=lambda r: -r["tottime_s"])[: args.top],
         "by_cumtime": sorted(rows, key=lambda r: -r["cumtime_s"])[: args.top],
