@@ -153,9 +153,13 @@ molecule: venv
 		for s in $(MOLECULE_SCENARIOS); do $(MAKE) --no-print-directory molecule-$$s; done; \
 	fi
 
+# One run per scenario at a time: two runs of a scenario share its instances and state.
 molecule-%: venv
 	@if [[ ! -f "molecule/$*/molecule.yml" ]]; then echo "molecule: no scenario molecule/$*" >&2; exit 1; fi
-	molecule test -s $*
+	@lock="$(BUILD)/molecule-$*.lock"; mkdir -p "$(BUILD)"; \
+	if ! flock -n "$$lock" true; then echo "molecule: waiting for another run of scenario $* to finish"; fi; \
+	echo "molecule test -s $*"; \
+	flock --close "$$lock" molecule test -s $*
 
 # ---------------------------------------------------------------- everything
 
