@@ -153,10 +153,11 @@ molecule: venv
 		for s in $(MOLECULE_SCENARIOS); do $(MAKE) --no-print-directory molecule-$$s; done; \
 	fi
 
-# One run per scenario at a time: two runs of a scenario share its instances and state.
+# One run per scenario at a time on the machine (any checkout): runs of a scenario share its
+# container names and state.
 molecule-%: venv
 	@if [[ ! -f "molecule/$*/molecule.yml" ]]; then echo "molecule: no scenario molecule/$*" >&2; exit 1; fi
-	@lock="$(BUILD)/molecule-$*.lock"; mkdir -p "$(BUILD)"; \
+	@lock="$(HOME)/.ansible/reaper-systemd-molecule-$*.lock"; mkdir -p "$(HOME)/.ansible"; \
 	if ! flock -n "$$lock" true; then echo "molecule: waiting for another run of scenario $* to finish"; fi; \
 	echo "molecule test -s $*"; \
 	flock --close "$$lock" molecule test -s $*
