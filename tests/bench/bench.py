@@ -289,6 +289,8 @@ def measure_load(lab, args, n, main):
     if main:
         log("profile of one procfs scan (cProfile)")
         point["profile"] = lab.json("probe.py", "profile", "--backend", "procfs", "--top", 15)
+        log("what-if: other systemd queries and fewer /proc reads, %d times" % args.repeat)
+        point["variants"] = lab.json("probe.py", "variants", "--repeat", args.repeat)
         log("(c) runbook loop, %d time(s): takes minutes" % args.runbook_repeat)
         point["runbook"] = lab.json("probe.py", "runbook", "--repeat", args.runbook_repeat)["runs"]
         log("(d) process_facts through Ansible, %d times each way" % args.repeat)

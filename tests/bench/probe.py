@@ -7,6 +7,7 @@
     python3 probe.py series --repeat 5            # procfs, psutil and ps, round-robin
     python3 probe.py profile --backend procfs     # cProfile of one scan: top entries
     python3 probe.py runbook --repeat 1           # the per-unit shell loop (runbook.sh)
+    python3 probe.py variants --repeat 5          # what-if: other systemd queries, fewer /proc reads
     python3 probe.py cleanup-once --config F      # one run of the cleanup command's main()
     python3 probe.py command --repeat 5 -- CMD... # any command: wall and CPU per run
 
@@ -260,6 +261,73 @@ def cmd_profile(args):
     }
 
 
+# What-if measurements behind the optimisations the report proposes (the code under
+# test is not changed: these read the same sources another way).
+SYSTEMD_VARIANTS = (
+    (
+        "systemctl show --all -p <17 properties, as the scan>",
+        ["systemctl", "show", "--all", "-p", "%(props)s", "*.service", "init.scope"],
+    ),
+    (
+        "systemctl show --all -p Id,ControlGroup,MainPID",
+        ["systemctl", "show", "--all", "-p", "Id,ControlGroup,MainPID", "*.service", "init.scope"],
+    ),
+    (
+        "systemctl list-units --all --type=service",
+        ["systemctl", "list-units", "--all", "--type=service", "--no-legend"],
+    ),
+    ("ps -eo pid,ppid,stat,cgroup", ["ps", "-eo", "pid,ppid,stat,cgroup"]),
+)
+
+
+def _read_proc(names, files, fstat_uid):
+    for name in names:
+        try:
+            dir_fd = os.open("/proc/" + name, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            for entry in files:
+                fd = os.open(entry, os.O_RDONLY, dir_fd=dir_fd)
+                try:
+                    os.read(fd, 65536)
+                finally:
+                    os.close(fd)
+            if fstat_uid:
+                os.fstat(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)
+
+
+def cmd_variants(args):
+    sys.path.insert(0, LIB)
+    from reaper_systemd import systemd_units  # pylint: disable=import-outside-toplevel
+
+    props = ",".join(systemd_units.UNIT_PROPERTIES)
+    systemd = {label: [] for label, _cmd in SYSTEMD_VARIANTS}
+    for _ in range(args.repeat):
+        for label, cmd in SYSTEMD_VARIANTS:
+            pid1_0 = _pid1_cpu()
+            wall, cpu, _out = _run_measured([c % {"props": props} for c in cmd])
+            systemd[label].append({"wall_s": wall, "cpu_s": cpu, "pid1_cpu_s": _pid1_cpu() - pid1_0})
+    reads = {
+        "stat + status + cgroup (as the scan)": (("stat", "status", "cgroup"), False),
+        "stat + cgroup, uid from fstat of /proc/PID": (("stat", "cgroup"), True),
+        "stat alone": (("stat",), False),
+    }
+    proc = {label: [] for label in reads}
+    names = [name for name in os.listdir("/proc") if name.isdigit()]
+    for _ in range(args.repeat):
+        for label, (files, fstat_uid) in reads.items():
+            cpu_0 = time.process_time()
+            t0 = time.perf_counter()
+            _read_proc(names, files, fstat_uid)
+            proc[label].append({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu_0})
+    return {"systemd": systemd, "proc_reads": proc, "processes": len(names)}
+
+
 def cmd_runbook(args):
     runs = []
     for _ in range(args.repeat):
@@ -294,6 +362,8 @@ def main():
     profile = sub.add_parser("profile")
     profile.add_argument("--backend", default="procfs")
     profile.add_argument("--top", type=int, default=15)
+    variants = sub.add_parser("variants")
+    variants.add_argument("--repeat", type=int, default=5)
     runbook = sub.add_parser("runbook")
     runbook.add_argument("--repeat", type=int, default=1)
     command = sub.add_parser("command")
@@ -308,6 +378,7 @@ def main():
         "series": cmd_series,
         "profile": cmd_profile,
         "runbook": cmd_runbook,
+        "variants": cmd_variants,
         "command": cmd_command,
     }[args.command]
     print(json.dumps(handler(args), sort_keys=True))

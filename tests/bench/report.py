@@ -75,6 +75,24 @@ def verdict(value, limit, higher_is_better=False):
     return "missed", "by %.2f (%.0f%%)" % (abs(value - limit), abs(value - limit) / float(limit) * 100.0)
 
 
+def _variants_summary(raw):
+    if not raw:
+        return None
+    out = {"processes": raw["processes"], "systemd": [], "proc_reads": []}
+    for label, runs in raw["systemd"].items():
+        out["systemd"].append(
+            {
+                "label": label,
+                "wall_s": med(runs, "wall_s"),
+                "cpu_s": med(runs, "cpu_s"),
+                "pid1_cpu_s": med(runs, "pid1_cpu_s"),
+            }
+        )
+    for label, runs in raw["proc_reads"].items():
+        out["proc_reads"].append({"label": label, "wall_s": med(runs, "wall_s"), "cpu_s": med(runs, "cpu_s")})
+    return out
+
+
 def summarize(results):
     params = results["params"]
     points = []
@@ -119,6 +137,7 @@ def summarize(results):
         if point["target"] == params["processes"]:
             main = dict(row)
             main["profile"] = point.get("profile")
+            main["variants"] = _variants_summary(point.get("variants"))
             main["runbook"] = {
                 "runs": len(point["runbook"]),
                 "wall_s": med(point["runbook"], "wall_s"),
@@ -456,6 +475,101 @@ def profile_table(s, key="by_tottime", top=12):
     return table(("function", "calls", "own time", "cumulative"), rows)
 
 
+def variants_tables(s):
+    v = s["main"].get("variants")
+    if not v:
+        return []
+    rows = [(r["label"], ms(r["wall_s"]), ms(r["cpu_s"]), ms(r["pid1_cpu_s"])) for r in v["systemd"]]
+    out = [table(("command (medians)", "wall", "its CPU", "systemd (PID 1) CPU"), rows), ""]
+    rows = [
+        (r["label"], ms(r["wall_s"]), ms(r["cpu_s"]), num(per_process_us(r["cpu_s"], v["processes"])))
+        for r in v["proc_reads"]
+    ]
+    out.append(
+        table(("reading /proc/PID/... for %d processes (medians)" % v["processes"], "wall", "CPU", "CPU µs/proc"), rows)
+    )
+    return out
+
+
+def analysis_lines(s):
+    """Sentences computed from the results: why a ratio is what it is."""
+    m, par = s["main"], s["results"]["params"]
+    if not m:
+        return []
+    a, b = m["procfs"], m["ps"]
+    ph = a["phases"]
+    units_wall = ph.get("units", 0.0)
+    sysd_cpu = a["children_cpu_s"] + a["pid1_cpu_s"]
+    lines = [
+        "- At N=%d the procfs scan took %s wall and %s CPU in all (%s its own, %s in `systemctl`, %s in systemd"
+        " answering it); `ps` took %s wall and %s CPU."
+        % (
+            par["processes"],
+            ms(a["wall_s"]),
+            ms(m["a_cpu_s"]),
+            ms(a["cpu_s"]),
+            ms(a["children_cpu_s"]),
+            ms(a["pid1_cpu_s"]),
+            ms(b["wall_s"]),
+            ms(b["cpu_s"]),
+        ),
+        "- Asking systemd (`systemctl show --all`, one call) took %s of the scan's %s wall (%.0f%%) and %s CPU"
+        " between `systemctl` and systemd. Reading /proc and the analysis took %s wall and %s CPU: %.2f times"
+        " `ps` by wall, %.2f by CPU."
+        % (
+            ms(units_wall),
+            ms(a["wall_s"]),
+            units_wall / a["wall_s"] * 100.0,
+            ms(sysd_cpu),
+            ms(m["work_s"]),
+            ms(m["work_cpu_s"]),
+            m["table_over_b"],
+            m["work_cpu_s"] / b["cpu_s"],
+        ),
+    ]
+    v = m.get("variants")
+    if v:
+        full = next((r for r in v["systemd"] if "17 properties" in r["label"]), None)
+        few = next((r for r in v["systemd"] if "Id,ControlGroup,MainPID" in r["label"]), None)
+        if full and few:
+            lines.append(
+                "- Fewer properties do not make `systemctl show` cheaper: 3 properties cost %s + %s (systemctl +"
+                " systemd CPU) against %s + %s for the scan's 17. systemctl fetches every property of every unit"
+                " and filters them itself, so the cost follows the number of loaded units (%d here), not the"
+                " properties asked for and not the processes."
+                % (ms(few["cpu_s"]), ms(few["pid1_cpu_s"]), ms(full["cpu_s"]), ms(full["pid1_cpu_s"]), a["units"])
+            )
+        reads = {r["label"]: r for r in v["proc_reads"]}
+        now = next((r for k, r in reads.items() if "as the scan" in k), None)
+        fst = next((r for k, r in reads.items() if "fstat" in k), None)
+        if now and fst:
+            saved = per_process_us(now["cpu_s"] - fst["cpu_s"], v["processes"])
+            lines.append(
+                "- The /proc pass opens three files per process; taking the uid from `fstat` of the /proc/PID"
+                " directory instead of reading `status` costs %s instead of %s CPU for %d processes (%.1f µs per"
+                " process less, %.0f%% of the reads)."
+                % (ms(fst["cpu_s"]), ms(now["cpu_s"]), v["processes"], saved, (1 - fst["cpu_s"] / now["cpu_s"]) * 100.0)
+            )
+    z = s["zoo"]
+    if z and z.get("cleanup") and z.get("cleanup_compiled"):
+        c, cc = z["cleanup"], z["cleanup_compiled"]
+        lines.append(
+            "- The cleanup command with nothing to do: %s CPU for the whole process, of which main() is %s (own)"
+            " + %s (systemctl). Its service runs `python3 -I -B` from a read-only directory, so nothing caches"
+            " bytecode and every run compiles the module_utils: imports took %s; with the bytecode compiled"
+            " ahead (`python3 -m compileall` at deploy time) %s, and the whole process %s CPU."
+            % (
+                ms(c["process_cpu_s"]),
+                ms(c["cpu_s"]),
+                ms(c["children_cpu_s"]),
+                ms(c["import_s"]),
+                ms(cc["import_s"]),
+                ms(cc["process_cpu_s"]),
+            )
+        )
+    return lines
+
+
 def header_lines(s):
     r = s["results"]
     mach, lab, par = r["machine"], r.get("lab", {}), r["params"]
@@ -503,6 +617,10 @@ def text(s):
         out += ["", "== where the scan spends its time (medians)", phase_table(s)]
     out += ["", "== scaling (procfs backend unless named; µs/proc = time / processes in the table)", scaling_table(s)]
     out += ["", "== targets", target_table(s)]
+    if s["main"]:
+        out += ["", "== what the numbers say"] + analysis_lines(s)
+        if s["main"].get("variants"):
+            out += ["", "== what-if: the same sources read another way"] + variants_tables(s)
     if s["main"] and s["main"].get("profile"):
         out += [
             "",
@@ -564,6 +682,16 @@ def markdown(s):
             ratio_table(s),
         ]
         lines += ["", "### Where the scan spends its time", "", phase_table(s)]
+    if s["main"]:
+        lines += ["", "## What the numbers say", ""] + analysis_lines(s)
+        if s["main"].get("variants"):
+            lines += [
+                "",
+                "### What-if measurements (same host, same run)",
+                "",
+                "Other ways to read the same sources, measured to weigh an optimisation before making it.",
+                "",
+            ] + variants_tables(s)
     lines += [
         "",
         "## Scaling",
