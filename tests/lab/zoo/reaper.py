@@ -24,7 +24,7 @@ def one_round():
 
 def main():
     spawned = 0
-    for _ in range(10):
+    for _attempt in range(10):
         spawned += one_round()
     zoolib.write_truth(NAME, {"main_pid": os.getpid(), "spawned_before_truth": spawned, "interval": INTERVAL})
     while True:

@@ -12,7 +12,7 @@ COUNT = int(os.environ.get("ZOO_ZOMBIES", "4"))
 
 def worker(main_pid):
     zombies = []
-    for _ in range(COUNT):
+    for _attempt in range(COUNT):
         pid = os.fork()
         if pid == 0:
             os._exit(0)

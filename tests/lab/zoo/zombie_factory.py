@@ -12,7 +12,7 @@ COUNT = int(os.environ.get("ZOO_ZOMBIES", "5"))
 
 def main():
     zombies = []
-    for _ in range(COUNT):
+    for _attempt in range(COUNT):
         pid = os.fork()
         if pid == 0:
             os._exit(0)
