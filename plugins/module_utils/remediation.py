@@ -310,7 +310,15 @@ def _plan_unit(name, unit, zombies, policy, allowed, result, candidates, add_pro
     active = unit.get('active_state')
     main_pid = unit.get('main_pid') or 0
     restart = False
-    if len(zombies) >= policy.min_zombies and 'restart_unit' in allowed:
+    # The least disruptive action first: zombies whose parent is a worker (not the
+    # main PID) are handled by killing that worker when kill_worker_parent is allowed;
+    # a restart is for the rest.
+    for_restart = [
+        z
+        for z in zombies
+        if 'kill_worker_parent' not in allowed or z.get('ppid') == main_pid or z.get('parent_is_main')
+    ]
+    if len(for_restart) >= policy.min_zombies and 'restart_unit' in allowed:
         kill_mode = unit.get('kill_mode')
         if active != 'active':
             result.skip('restart_unit', name, 'unit is %s: restart_unit never starts an inactive unit' % active)

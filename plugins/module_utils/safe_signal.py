@@ -327,15 +327,18 @@ def _brief(ident):
 
 def _after(handle, settle):
     """Re-read the state after acting. A dead process whose parent has not
-    reaped it yet is a zombie: wait up to ``settle`` seconds for the reap."""
+    reaped it yet is a zombie (Z), one being torn down is X: wait up to
+    ``settle`` seconds for it to go. X at the end counts as gone."""
     deadline = time.monotonic() + settle
     while True:
         try:
             ident = handle.read_stat()
         except Vanished:
             return None
-        if ident['state'] != 'Z' or time.monotonic() >= deadline:
+        if ident['state'] not in ('Z', 'X', 'x'):
             return ident
+        if time.monotonic() >= deadline:
+            return None if ident['state'] in ('X', 'x') else ident
         time.sleep(0.05)
 
 

@@ -240,14 +240,26 @@ def test_nudge_parent_including_main(guard):
 
 
 def test_restart_supersedes_process_actions(guard):
-    facts = {'units': {'w.service': unit(zombies=[zombie(201, ppid=150, parent_is_main=False)], survivors=[item(160)])}}
+    facts = {'units': {'w.service': unit(main_pid=100, zombies=[zombie(201, ppid=100)], survivors=[item(160)])}}
     plan = rm.plan(
         facts,
-        table(proc(150), proc(160)),
+        table(proc(100), proc(160)),
         _policy(actions=['restart_unit', 'kill_worker_parent', 'nudge_parent', 'kill_survivors']),
         now=NOW,
         guard=guard,
     )
+    assert kinds(plan) == [('restart_unit', 'w.service', None)]
+    assert any('planned restart' in s['reason'] for s in plan.skipped)
+
+
+def test_killing_the_leaking_worker_is_preferred_to_a_restart(guard):
+    """Least disruptive first: a worker (not the main PID) leaks; kill it, keep the service."""
+    facts = {'units': {'w.service': unit(main_pid=100, zombies=[zombie(201, ppid=150, parent_is_main=False)])}}
+    procs = table(proc(100), proc(150))
+    plan = rm.plan(facts, procs, _policy(actions=['restart_unit', 'kill_worker_parent']), now=NOW, guard=guard)
+    assert kinds(plan) == [('kill_worker_parent', 'w.service', 150)]
+    # without kill_worker_parent the restart is the remedy
+    plan = rm.plan(facts, procs, _policy(actions=['restart_unit']), now=NOW, guard=guard)
     assert kinds(plan) == [('restart_unit', 'w.service', None)]
 
 
