@@ -18,3 +18,22 @@ report-test: venv
 
 # `make test` runs it after sanity (the Makefile's EXTRA_TEST_STAGES hook).
 EXTRA_TEST_STAGES += report-test
+
+# The fleet demo: three lab containers (two running the zoo, one healthy) and an unreachable
+# host; audit -> remediate (check mode, then for real) -> audit, through the molecule/fleet
+# scenario's playbooks. Reports stay in reaper-report/demo/; the before/after summary is printed.
+DEMO_DIR := $(ROOT)/reaper-report/demo
+
+.PHONY: demo
+
+demo: venv lab-images
+	@rm -rf "$(DEMO_DIR)"
+	@rc=0; \
+	export REAPER_FLEET_DIR="$(DEMO_DIR)"; \
+	molecule destroy -s fleet >/dev/null; \
+	molecule create -s fleet && molecule prepare -s fleet && molecule converge -s fleet || rc=$$?; \
+	molecule cleanup -s fleet >/dev/null || true; molecule destroy -s fleet >/dev/null || true; \
+	if [[ $$rc -ne 0 ]]; then echo "demo: failed (output above)" >&2; exit $$rc; fi; \
+	echo; echo "==== before/after summary ($(DEMO_DIR)/remediate/after/report.md) ===="; \
+	cat "$(DEMO_DIR)/remediate/after/report.md"; \
+	echo; echo "reports: $(DEMO_DIR)/reaper-report (audit), $(DEMO_DIR)/check (check mode), $(DEMO_DIR)/remediate/{before,after}"
