@@ -740,6 +740,26 @@ def _compare_text(comparison):
     return lines
 
 
+def _pid_lines(comparison):
+    """Per host and kind: how many listed PIDs are gone, still present (named) or new."""
+    lines = []
+    for hname, host in comparison["hosts"].items():
+        for kind, pids in host["pids"].items():
+            if not (pids["gone"] or pids["remaining"] or pids["new"]):
+                continue
+            text = "%s: %s: %d gone, %d new" % (_clean(hname), kind, len(pids["gone"]), len(pids["new"]))
+            if pids["remaining"]:
+                rest = pids["remaining"]
+                text += ", still present: %s%s" % (
+                    ", ".join(str(p) for p in rest[:20]),
+                    " ..." if len(rest) > 20 else "",
+                )
+            if kind == "zombies" and pids["new"]:
+                text += " (a restarted zombie factory leaks again, with new PIDs)"
+            lines.append(text)
+    return lines
+
+
 # --------------------------------------------------------------------------- Markdown
 
 
@@ -950,17 +970,10 @@ def reaper_report_markdown(report, max_findings=200):
                             + ["%d → %d" % (counts[k]["before"], counts[k]["after"]) for k in KINDS]
                         )
                     )
-        remaining = [
-            (h, k, p["remaining"])
-            for h, host in comparison["hosts"].items()
-            for k, p in host["pids"].items()
-            if p["remaining"]
-        ]
         out.append("")
-        if remaining:
-            for hname, kind, pids in remaining:
-                out.append("- %s: %s still present: %s" % (_md(hname), _md(kind), ", ".join(str(p) for p in pids[:20])))
-        else:
+        out.extend("- " + _md(line) for line in _pid_lines(comparison))
+        if not any(p["remaining"] for host in comparison["hosts"].values() for p in host["pids"].values()):
+            out.append("")
             out.append("None of the PIDs listed before is still listed after.")
     out.append("")
     return "\n".join(out)
@@ -990,7 +1003,7 @@ th[aria-sort=ascending] button::after{content:" \\25B2"}th[aria-sort=descending]
 .sev-critical{color:var(--crit)}.sev-warning{color:var(--warn)}.sev-info{color:var(--info)}
 .st-ok{color:var(--ok)}.st-unreachable,.st-failed{color:var(--crit)}.st-no_systemd{color:var(--warn)}
 .remedy{color:var(--muted);font-size:.9em}
-code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em;word-break:break-all}
+code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em;overflow-wrap:anywhere}
 .charts{display:flex;flex-wrap:wrap;gap:1.5rem}.chart{flex:1 1 520px}
 svg text{fill:var(--fg);font-size:11px}svg .axis{stroke:var(--line)}
 .bz{fill:var(--z)}.be{fill:var(--e)}.legend{fill:var(--muted)}
@@ -1389,21 +1402,10 @@ def reaper_report_html(report, max_findings=5000, chart_top=20):
                 )
                 idx += 1
         b.append("</tbody></table>")
-        remaining = [
-            (h, k, p["remaining"])
-            for h, host in comparison["hosts"].items()
-            for k, p in host["pids"].items()
-            if p["remaining"]
-        ]
-        if remaining:
-            b.append(
-                "<ul>%s</ul>"
-                % "".join(
-                    "<li>%s: %s still present: %s</li>" % (_h(h), _h(k), _h(", ".join(str(p) for p in pids[:50])))
-                    for h, k, pids in remaining
-                )
-            )
-        else:
+        lines = _pid_lines(comparison)
+        if lines:
+            b.append("<ul>%s</ul>" % "".join("<li>%s</li>" % _h(line) for line in lines))
+        if not any(p["remaining"] for host in comparison["hosts"].values() for p in host["pids"].values()):
             b.append("<p>None of the PIDs listed before is still listed after.</p>")
         b.append("</section>")
 
