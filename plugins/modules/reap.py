@@ -24,7 +24,7 @@ description:
   - Never signals PID 0 or 1, negative PIDs, kernel threads, its own process, its ancestors (the Ansible
     session that runs it) or its process group, nor the main PID of a unit.
   - Each action is written to the journal before it is taken (C(SYSLOG_IDENTIFIER=reaper-systemd), one
-    C(MESSAGE_ID) per action kind, C(UNIT=), C(OBJECT_PID=), C(REASON=)), and the state is re-read after it:
+    C(MESSAGE_ID) per action kind, C(UNIT=), C(OBJECT_PID=), C(REASON=)), and the state is re-read after it;
     the result says what really changed (a killed process that stays a zombie is reported as not cleaned).
   - Shares a lock (C(/run/reaper-systemd/lock)) and the per-unit cool-downs (C(/var/lib/reaper-systemd/state.json))
     with the cleanup timer of the role C(reaper.systemd.cleanup_timer), so two cleanups never run at once.
