@@ -704,7 +704,8 @@ def _compare_text(comparison):
     )
     for name, host in comparison["hosts"].items():
         st = host["status"]
-        status = st["after"] if st["before"] == st["after"] else "%s -> %s" % (st["before"], st["after"])
+        before_st, after_st = st["before"] or "not audited", st["after"] or "not audited"
+        status = after_st if before_st == after_st else "%s -> %s" % (before_st, after_st)
         lines.append(
             "  %s [%s]: findings %d -> %d, resolved %d, new %d"
             % (
@@ -961,7 +962,18 @@ def reaper_report_markdown(report, max_findings=200):
         for hname, host in comparison["hosts"].items():
             st = host["status"]
             if st["before"] != st["after"]:
-                out.append(_md_row([_md(hname), "(status)", _md("%s -> %s" % (st["before"], st["after"])), "", "", ""]))
+                out.append(
+                    _md_row(
+                        [
+                            _md(hname),
+                            "(status)",
+                            _md("%s -> %s" % (st["before"] or "not audited", st["after"] or "not audited")),
+                            "",
+                            "",
+                            "",
+                        ]
+                    )
+                )
             for uname, counts in host["units"].items():
                 if any(counts[k]["before"] or counts[k]["after"] for k in KINDS):
                     out.append(

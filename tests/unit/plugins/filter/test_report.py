@@ -352,6 +352,9 @@ def test_compare_before_after(fleet, report):
     assert {"unit": "leaky.service", "code": "leftovers"} in sick["findings_resolved"]
     assert {"unit": None, "code": "unattributed_escape"} in sick["findings_resolved"]
     assert sick["findings_remaining"] == [{"unit": "zf.service", "code": "zombies"}]
+    dropped = rp.reaper_report({"sick": after_fleet["sick"]}, generated_at=NOW, baseline=report)
+    assert dropped["comparison"]["hosts"]["broken"]["status"] == {"before": "failed", "after": None}
+    assert "broken [failed -> not audited]" in rp.reaper_report_text(dropped)
     gone = comp["hosts"]["gone"]
     assert gone["status"] == {"before": "unreachable", "after": "ok"} and gone["comparable"] is False
     assert comp["totals"]["leftovers"] == {"before": 2, "after": 0}
