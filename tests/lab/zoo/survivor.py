@@ -2,7 +2,7 @@
 # Each invocation starts two children that keep running; a restart kills only the
 # main process, so the previous invocation's children survive inside the cgroup.
 # Ground truth is kept per invocation (zoo-survivor@<INVOCATION_ID>.json) and the
-# latest one is also written to zoo-survivor.json.
+# latest one is also written to zoo-survivor.json. The unit runs it as the zoo user.
 import os
 import sys
 

@@ -150,7 +150,7 @@ def check():
             "delegated worker %d is gone or not in a sub-cgroup" % pid,
             pid,
         )
-    for name in ("zoo-decoy", "zoo-forking", "zoo-threads", "zoo-reaper", "zoo-delegate"):
+    for name in ("zoo-decoy", "zoo-forking", "zoo-threads", "zoo-reaper", "zoo-delegate", "zoo-unprivileged"):
         t = files.get(name)
         expect(t is not None and alive(t["main_pid"]), "%s is not running" % name, *([t["main_pid"]] if t else []))
     return problems
