@@ -38,6 +38,10 @@ EXTRA_KEYS = {
 }
 
 
+def _out(text):
+    sys.stdout.write('%s\n' % text)
+
+
 class ConfigError(ValueError):
     pass
 
@@ -81,7 +85,7 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
         sys.stderr.write('reaper-cleanup: configuration error: %s\n' % exc)
         return 2
     if args.check_config:
-        print('reaper-cleanup: %s is valid' % args.config)
+        _out('reaper-cleanup: %s is valid' % args.config)
         return 0
     if args.dry_run:
         policy.dry_run = True
@@ -89,7 +93,7 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
         lock = CleanupLock(extra['lock_path']).acquire()
     except LockHeld as exc:
         journal.log('skipped_locked', 'skipped: locked', reason=str(exc), priority='info')
-        print('reaper-cleanup: skipped: locked (%s)' % exc)
+        _out('reaper-cleanup: skipped: locked (%s)' % exc)
         return 0
     try:
         return _run(policy, extra, journal, scanner, now, args.json)
@@ -136,13 +140,13 @@ def _run(policy, extra, journal, scanner, now, as_json):
     where = journal.log('run_summary', summary, priority='info', planned=len(the_plan.actions), acted=len(results))
     # under systemd stdout goes to the journal too: print the summary only where the journal did not get it
     if where == 'stderr' or sys.stdout.isatty():
-        print(summary)
+        _out(summary)
     for action in the_plan.actions if policy.dry_run else []:
-        print('  would %s: %s' % (action.describe(), action.reason))
+        _out('  would %s: %s' % (action.describe(), action.reason))
     for entry in results:
-        print('  %s: %s %s' % (entry['description'], entry['result'], entry.get('message') or ''))
+        _out('  %s: %s %s' % (entry['description'], entry['result'], entry.get('message') or ''))
     for skip in the_plan.skipped:
-        print(
+        _out(
             '  skipped %s %s%s: %s'
             % (skip['action'], skip['unit'], ' PID %s' % skip['pid'] if skip['pid'] else '', skip['reason'])
         )
@@ -158,7 +162,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
         except OSError as exc:
             sys.stderr.write('reaper-cleanup: cannot write metrics to %s: %s\n' % (extra['textfile_dir'], exc))
     if as_json:
-        print(
+        _out(
             json.dumps(
                 {
                     'dry_run': policy.dry_run,

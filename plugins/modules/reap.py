@@ -29,7 +29,7 @@ description:
   - Shares a lock (C(/run/reaper-systemd/lock)) and the per-unit cool-downs (C(/var/lib/reaper-systemd/state.json))
     with the cleanup timer of the role C(reaper.systemd.cleanup_timer), so two cleanups never run at once.
 author:
-  - reaper.systemd maintainers
+  - reaper.systemd maintainers (@reaper-systemd)
 requirements:
   - Python 3.9 or later and Linux 5.3 or later on the target to signal processes (pidfd). Without them the
     module still plans and restarts units, and refuses to signal single processes, saying why.
@@ -39,7 +39,7 @@ notes:
   - C(restart_unit) applies only to active units whose C(KillMode) is C(control-group) or C(mixed); under
     C(process) or C(none) a restart leaves the leaking workers alive, so it is refused with "harden first"
     (see the role C(reaper.systemd.killmode_hardening)). It never starts an inactive unit.
-  - Escaped processes that cannot be attributed to a unit (RV(ansible_facts.reaper.host.unattributed_escapes) of
+  - Escaped processes that cannot be attributed to a unit (C(ansible_facts.reaper.host.unattributed_escapes) of
     M(reaper.systemd.process_facts)) are never acted on.
 seealso:
   - module: reaper.systemd.process_facts
