@@ -27,7 +27,7 @@ description:
   - This is the engine of the C(reaper.systemd.killmode_hardening) role, which renders O(units[].content)
     from its template and chooses the services. Use the role unless you need the module on its own.
 author:
-  - reaper.systemd maintainers
+  - reaper.systemd maintainers (@reaper-systemd)
 options:
   units:
     description:
@@ -91,13 +91,14 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Validation and C(systemd-analyze verify) run in check mode too; nothing is written.
+    description: Validation and C(systemd-analyze verify) run in check mode too; nothing is written.
   diff_mode:
     support: full
-    details: One diff per drop-in file that would change.
+    description: One diff per drop-in file that would change.
   platform:
     support: full
     platforms: posix
+    description: Linux hosts with systemd as the service manager.
 requirements:
   - systemd as the host's service manager (C(systemctl)); C(systemd-analyze) when O(verify=true).
 notes:
