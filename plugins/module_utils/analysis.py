@@ -25,10 +25,13 @@ import os
 
 from .cgroups import unit_of_path
 
-# /proc start times have 10 ms ticks and the two clocks are read a few
-# microseconds apart: a process started by the current activation may look a
-# little older than the activation. Real survivors predate it by far more.
-SURVIVOR_CLOCK_SLACK_US = 50000
+# systemd forks a unit's first process before it stamps
+# InactiveExitTimestampMonotonic, and /proc start times have 10 ms ticks: a
+# process of the current invocation can look older than the activation (by
+# 7-21 ms on a quiet host, 150 ms under load). Real survivors predate the
+# restart by the whole stop; the cost of the slack is that, without environ,
+# a child forked less than a second before a restart is not flagged.
+SURVIVOR_CLOCK_SLACK_US = 1000000
 # Sessions that are the designed way out of a service's cgroup: interactive
 # logins (sshd, login, display managers) and their service managers.
 LEGIT_SESSION_CLASSES = ("user", "greeter", "lock-screen", "manager", "manager-early")
@@ -166,11 +169,17 @@ class Analyzer:
             parent = self.table.processes.get(parent.ppid)
         return None
 
-    def _survivor_candidate_by_time(self, proc, unit):
+    def _started_before_activation(self, proc, unit, slack_us=0):
+        """Did the process start before the unit's current activation began?"""
         if not unit.inactive_exit_monotonic_us:
             return False
+        # systemd gives every main process a session of its own: the main
+        # process and whatever it forked without setsid are this invocation's.
+        current_leaders = (unit.main_pid, unit.exec_main_pid)
+        if proc.pid in current_leaders or proc.session in current_leaders:
+            return False
         started = self.table.start_monotonic_us(proc)
-        return started < unit.inactive_exit_monotonic_us - SURVIVOR_CLOCK_SLACK_US
+        return started < unit.inactive_exit_monotonic_us - slack_us
 
     # -- classification -------------------------------------------------------
 
@@ -183,7 +192,7 @@ class Analyzer:
             or not self.units[owner].is_active
             or session_origin not in (None, owner)
             or ancestry_origin not in (None, owner)
-            or self._survivor_candidate_by_time(proc, self.units[owner])
+            or self._started_before_activation(proc, self.units[owner])
         )
         invocation = self.table.invocation_id(proc.pid) if needs_environ else None
         if owner is not None and invocation is not None and invocation == self.units[owner].invocation_id:
@@ -206,11 +215,17 @@ class Analyzer:
         return origin, evidence, invocation
 
     def is_survivor(self, proc, unit):
-        """In an active unit's own cgroup but not of its current invocation."""
-        invocation = self.table.invocation_id(proc.pid) if self._survivor_candidate_by_time(proc, unit) else None
+        """In an active unit's own cgroup but not of its current invocation.
+
+        INVOCATION_ID decides when it can be read; start time alone must beat
+        the clock slack.
+        """
+        if not self._started_before_activation(proc, unit):
+            return False
+        invocation = self.table.invocation_id(proc.pid)
         if invocation is not None:
             return invocation != unit.invocation_id
-        return self._survivor_candidate_by_time(proc, unit)
+        return self._started_before_activation(proc, unit, SURVIVOR_CLOCK_SLACK_US)
 
     def run(self):
         analysis = Analysis(self.units)

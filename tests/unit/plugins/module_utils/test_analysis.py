@@ -382,3 +382,48 @@ def test_idle_units_raise_no_kill_setting_findings(host):
     host.add_unit("nightly.service", ActiveState="inactive", SubState="dead", KillMode="none")
     facts = host.scan().facts
     assert facts["findings"] == []
+
+
+def test_current_invocation_that_looks_older_than_activation_is_no_survivor(host, monkeypatch):
+    # systemd forks the main process before it stamps InactiveExit; under load the
+    # main PID's start time was seen 150 ms before the stamp.
+    host.add_unit(
+        "dbus.service",
+        MainPID=90,
+        ExecMainPID=90,
+        ControlGroup=SVC % "dbus.service",
+        InvocationID="cur",
+        InactiveExitTimestampMonotonic=int(5000e6),
+    )
+    host.add_process(90, 1, "dbus-daemon", uid=101, session=90, cgroup=SVC % "dbus.service", start=ticks_at(4999.85))
+    # a daemon child that called setsid right after the start
+    host.add_process(91, 90, "helper", uid=101, session=91, cgroup=SVC % "dbus.service", start=ticks_at(4999.9))
+    # a real survivor, minutes older, of the previous main (session 40)
+    host.add_process(41, 1, "old", uid=101, session=40, cgroup=SVC % "dbus.service", start=ticks_at(4700))
+    host.deny_environ(90, 91, 41)
+    facts = host.scan(monkeypatch).facts
+    assert pids(facts["units"]["dbus.service"]["survivors"]) == [41]
+
+
+def test_with_environ_a_survivor_forked_just_before_the_restart_is_found(host):
+    host.add_unit(
+        "svc.service",
+        MainPID=500,
+        ControlGroup=SVC % "svc.service",
+        InvocationID="new",
+        InactiveExitTimestampMonotonic=int(5000e6),
+    )
+    host.add_process(
+        500, 1, "svc", cgroup=SVC % "svc.service", start=ticks_at(5000.01), environ={"INVOCATION_ID": "new"}
+    )
+    host.add_process(
+        501,
+        1,
+        "late-child",
+        session=450,
+        cgroup=SVC % "svc.service",
+        start=ticks_at(4999.8),
+        environ={"INVOCATION_ID": "old"},
+    )
+    facts = host.scan().facts
+    assert pids(facts["units"]["svc.service"]["survivors"]) == [501]
