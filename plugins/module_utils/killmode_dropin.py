@@ -90,6 +90,11 @@ def unit_name_error(name):
     prefix = full[: -len(".service")]
     if not prefix or prefix.startswith("@") or prefix.count("@") > 1:
         return "%r is not a valid service name (expected NAME.service or NAME@INSTANCE.service)" % name
+    if prefix.endswith("@"):
+        return (
+            "%r is a template; name its instances (for example %sINSTANCE.service): "
+            "systemd cannot show or verify a template on its own" % (name, prefix)
+        )
     return None
 
 
