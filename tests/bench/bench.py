@@ -295,7 +295,7 @@ def measure_load(lab, args, n, main):
         point["runbook"] = lab.json("probe.py", "runbook", "--repeat", args.runbook_repeat)["runs"]
         log("(d) process_facts through Ansible, %d times each way" % args.repeat)
         ansible = Ansible(lab.name)
-        point["ansible"] = [dict(ansible.task_time(), **ansible.adhoc()) for _ in range(args.repeat)]
+        point["ansible"] = [dict(ansible.task_time(), **ansible.adhoc()) for _rep in range(args.repeat)]
         point["load_after"] = lab.json("loadgen.py", "status")
     return point
 

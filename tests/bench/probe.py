@@ -219,7 +219,7 @@ def cmd_series(args):
     """Round-robin over the measurements, so a noisy moment hits all of them alike."""
     what = args.what.split(",")
     out = {name: [] for name in what}
-    for _ in range(args.repeat):
+    for _rep in range(args.repeat):
         for name in what:
             if name == "ps":
                 out[name].append(measure_ps())
@@ -307,7 +307,7 @@ def cmd_variants(args):
 
     props = ",".join(systemd_units.UNIT_PROPERTIES)
     systemd = {label: [] for label, _cmd in SYSTEMD_VARIANTS}
-    for _ in range(args.repeat):
+    for _rep in range(args.repeat):
         for label, cmd in SYSTEMD_VARIANTS:
             pid1_0 = _pid1_cpu()
             wall, cpu, _out = _run_measured([c % {"props": props} for c in cmd])
@@ -319,7 +319,7 @@ def cmd_variants(args):
     }
     proc = {label: [] for label in reads}
     names = [name for name in os.listdir("/proc") if name.isdigit()]
-    for _ in range(args.repeat):
+    for _rep in range(args.repeat):
         for label, (files, fstat_uid) in reads.items():
             cpu_0 = time.process_time()
             t0 = time.perf_counter()
@@ -330,7 +330,7 @@ def cmd_variants(args):
 
 def cmd_runbook(args):
     runs = []
-    for _ in range(args.repeat):
+    for _rep in range(args.repeat):
         wall, cpu, out = _run_measured(["bash", os.path.join(HERE, "runbook.sh")])
         lines = out.decode("utf-8", "replace").splitlines()
         summary = json.loads(lines[-1]) if lines else {}
@@ -341,7 +341,7 @@ def cmd_runbook(args):
 
 def cmd_command(args):
     runs = []
-    for _ in range(args.repeat):
+    for _rep in range(args.repeat):
         wall, cpu, out = _run_measured(args.cmd)
         runs.append({"wall_s": wall, "cpu_s": cpu, "stdout_tail": out.decode("utf-8", "replace")[-2000:]})
     return {"runs": runs}
