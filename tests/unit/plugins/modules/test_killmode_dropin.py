@@ -34,7 +34,7 @@ def host(tmp_path, monkeypatch):
     etc = tmp_path / "etc"
     lib.mkdir()
     etc.mkdir()
-    state = {"version": 252, "units": {}, "calls": []}
+    state = {"version": 252, "units": {}, "calls": [], "warnings": []}
 
     def add(name, load_state="loaded", kill_mode="process", active="active", dropins=None, alias_of=None):
         fragment = ""
@@ -83,6 +83,10 @@ def host(tmp_path, monkeypatch):
     def fail_json(self, **kwargs):
         raise Exit("fail", kwargs)
 
+    def warn(self, warning, *args, **kwargs):
+        state["warnings"].append(warning)
+
+    monkeypatch.setattr(basic.AnsibleModule, "warn", warn)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
     monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
@@ -264,9 +268,7 @@ def test_duplicates_first_entry_wins(host):
     kind, result = run(host, units=[dropin("app"), dropin("app.service", content="[Service]\nKillMode=process\n")])
     assert kind == "exit" and result["changed_units"] == ["app.service"]
     assert (host["etc"] / "app.service.d" / OURS).read_text() == GOOD
-    from ansible.module_utils.common.warnings import get_warning_messages
-
-    assert any("listed more than once" in w for w in get_warning_messages())
+    assert any("listed more than once" in w for w in host["warnings"])
 
 
 def test_bad_dropin_name_is_refused(host):
@@ -282,3 +284,19 @@ def test_documentation_is_yaml():
     assert set(doc["options"]) == {"units", "exempt", "state", "remove_all", "dropin_name", "unit_dir", "verify"}
     yaml.safe_load(killmode_dropin.EXAMPLES)
     json.dumps(yaml.safe_load(killmode_dropin.RETURN))
+
+
+def test_exempt_unit_with_an_old_dropin_is_left_alone_with_a_warning(host):
+    host["add"]("ssh.service", dropins={OURS: GOOD})
+    kind, result = run(host, units=[dropin("ssh")], exempt=["ssh.service"])
+    assert kind == "exit" and result["changed"] is False and result["exempted"] == ["ssh.service"]
+    assert any("ssh.service is exempt but still carries" in w for w in host["warnings"])
+    assert (host["etc"] / "ssh.service.d" / OURS).read_text() == GOOD
+    # Removal ignores exemptions: it only gives the unit its own settings back.
+    kind, result = run(host, state="absent", units=[{"name": "ssh"}], exempt=["ssh.service"])
+    assert result["changed_units"] == ["ssh.service"] and tree(host["etc"]) == {}
+
+
+def test_template_units_are_refused(host):
+    kind, result = run(host, units=[dropin("getty@.service")])
+    assert kind == "fail" and "is a template" in result["msg"] and host["calls"] == []
