@@ -29,13 +29,20 @@ class CleanupLock:
         self.path = path
         self.fd = None
 
-    def holder(self):
-        """PID written by the current holder, if readable (informational only)."""
+    def holder(self, proc_locks='/proc/locks'):
+        """PID holding the lock according to the kernel (/proc/locks), or None."""
         try:
-            with open(self.path) as handle:
-                return int(handle.read().strip() or 0) or None
+            st = os.stat(self.path)
+            want = '%02x:%02x:%d' % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+            with open(proc_locks) as handle:
+                for line in handle:
+                    fields = line.split()
+                    # "1: FLOCK  ADVISORY  WRITE 10703 00:1a:1234 0 EOF"
+                    if len(fields) >= 6 and fields[1] == 'FLOCK' and fields[5] == want:
+                        return int(fields[4])
         except (OSError, ValueError):
             return None
+        return None
 
     def acquire(self):
         directory = os.path.dirname(self.path)

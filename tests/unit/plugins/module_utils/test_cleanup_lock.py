@@ -36,8 +36,9 @@ def test_lock_held_by_another_process(tmp_path):
     holder = subprocess.Popen([sys.executable, '-c', code, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == b'locked'
-        with pytest.raises(LockHeld):
+        with pytest.raises(LockHeld, match='held by PID %d' % holder.pid):
             CleanupLock(path).acquire()
+        assert CleanupLock(path).holder() == holder.pid, 'the holder comes from the kernel, not the file'
     finally:
         holder.stdin.close()
         holder.wait()
