@@ -530,6 +530,20 @@ def analysis_lines(s):
             m["work_cpu_s"] / b["cpu_s"],
         ),
     ]
+    if s["flat"] is not None and s["flat_wall"] is not None:
+        lines.append(
+            "- Per process, the /proc table and the analysis cost %.1f to %.1f µs of CPU from N=%d to N=%d (max/min"
+            " %.2f); their wall time per process moved by %.2f times, with the machine's load (load averages"
+            " above), not with N."
+            % (
+                min(p["work_cpu_us_per_process"] for p in s["points"]),
+                max(p["work_cpu_us_per_process"] for p in s["points"]),
+                s["points"][0]["target"],
+                s["points"][-1]["target"],
+                s["flat"],
+                s["flat_wall"],
+            )
+        )
     v = m.get("variants")
     if v:
         full = next((r for r in v["systemd"] if "17 properties" in r["label"]), None)
