@@ -171,7 +171,7 @@ plan:
     evidence:
       description: What the scan saw before acting.
       type: dict
-skipped:
+skipped_actions:
   description: Actions that were considered and not planned, each with the reason (deny list, guard rail,
     cool-down, C(max_actions), "harden first").
   returned: always
@@ -310,7 +310,7 @@ def _run(module, policy, scanner, params):
     result = {
         "changed": False,
         "plan": [a.as_dict() for a in the_plan.actions],
-        "skipped": the_plan.skipped,
+        "skipped_actions": the_plan.skipped,
         "actions": [],
         "before": remediation.summarize(before.facts),
         "after": remediation.summarize(before.facts),

@@ -169,7 +169,7 @@ def test_cooldown_from_previous_run_is_honoured(capsys, host, leftover):
         json.dump({"version": 1, "zombies": {}, "units": {}, "cooldowns": {"leaky.service": 4102444800}}, handle)
     rc, result = run_module(capsys, host.args(units=["leaky*"], actions=["kill_leftovers"]))
     assert rc == 0 and result["changed"] is False
-    assert "cool-down" in result["skipped"][0]["reason"]
+    assert "cool-down" in result["skipped_actions"][0]["reason"]
     assert leftover.poll() is None
 
 
@@ -188,14 +188,14 @@ def test_deny_list_applies_to_star(capsys, host, leftover):
     rc, result = run_module(capsys, host.args(units=["*"], actions=["kill_leftovers"]))
     assert rc == 0 and result["changed"] is False
     assert result["plan"] == []
-    assert "deny list" in result["skipped"][0]["reason"]
+    assert "deny list" in result["skipped_actions"][0]["reason"]
     assert leftover.poll() is None
 
 
 def test_out_of_scope_unit_untouched(capsys, host, leftover):
     host.results = [_leftover_result(leftover.pid, unit="decoy.service")]
     rc, result = run_module(capsys, host.args(units=["leaky"], actions=["kill_leftovers"]))
-    assert rc == 0 and result["changed"] is False and result["plan"] == [] and result["skipped"] == []
+    assert rc == 0 and result["changed"] is False and result["plan"] == [] and result["skipped_actions"] == []
     assert leftover.poll() is None
 
 
@@ -220,4 +220,4 @@ def test_restart_refused_under_killmode_process(capsys, host):
     host.results = [FakeResult(facts, {})]
     rc, result = run_module(capsys, host.args(units=["old"], actions=["restart_unit"]))
     assert rc == 0 and result["changed"] is False
-    assert "harden first" in result["skipped"][0]["reason"]
+    assert "harden first" in result["skipped_actions"][0]["reason"]
