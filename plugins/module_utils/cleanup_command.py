@@ -131,7 +131,13 @@ def _run(policy, extra, journal, scanner, now, as_json):
             key = '%s|%s' % (action.kind, remediation.PLANNED)
             counters[key] = counters.get(key, 0) + 1
     elif the_plan.actions:
-        executor = remediation.Executor(policy, journal, rescan=lambda units: scanner(units).facts, guard=guard)
+        executor = remediation.Executor(
+            policy,
+            journal,
+            rescan=lambda units: scanner(units).facts,
+            guard=guard,
+            cgroup_view=getattr(before.table, 'cgroup_view', None),
+        )
         results = executor.run(the_plan, state)
         remediation.count_results(results, counters)
         after_facts = scanner(policy.units).facts

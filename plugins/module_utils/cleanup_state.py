@@ -13,7 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
-import tempfile
+
+from .atomic_file import write_atomically
 
 __metaclass__ = type
 
@@ -58,21 +59,7 @@ def save(state, path=STATE_PATH):
     directory = os.path.dirname(path) or '.'
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o700)
-    fd, tmp = tempfile.mkstemp(prefix='.state.', suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            json.dump(state, handle, indent=1, sort_keys=True)
-            handle.write('\n')
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomically(path, json.dumps(state, indent=1, sort_keys=True) + '\n', 0o600)
 
 
 def zombie_key(pid, starttime):

@@ -103,7 +103,8 @@ class StatFields:
         self.starttime = int(rest[19])
 
 
-def _read(dir_fd, name):
+def read_at(dir_fd, name):
+    """The whole content (bytes) of a file under a directory fd."""
     fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
     try:
         chunks = []
@@ -156,6 +157,7 @@ class ProcessTable:
         self._invocations = {}
         self.environ_denied = 0
         self.unreadable = 0
+        self.cgroup_view = None
 
     def age_s(self, proc):
         return max(0.0, round(self.clock.boottime_s - proc.starttime / float(self.hz), 1))
@@ -193,10 +195,10 @@ def _scan_procfs_one(proc_root, name, cgroup_view):
     """
     dir_fd = os.open(os.path.join(proc_root, name), os.O_RDONLY | os.O_DIRECTORY)
     try:
-        stat = StatFields(_read(dir_fd, "stat").decode("utf-8", "replace"))
-        uid = _real_uid(_read(dir_fd, "status").decode("utf-8", "replace"))
+        stat = StatFields(read_at(dir_fd, "stat").decode("utf-8", "replace"))
+        uid = _real_uid(read_at(dir_fd, "status").decode("utf-8", "replace"))
         kthread = bool(stat.flags & PF_KTHREAD)
-        cgroup = None if kthread else cgroup_view.path_of(_read(dir_fd, "cgroup").decode("utf-8", "replace"))
+        cgroup = None if kthread else cgroup_view.path_of(read_at(dir_fd, "cgroup").decode("utf-8", "replace"))
     finally:
         os.close(dir_fd)
     return stat, uid, kthread, cgroup
@@ -295,4 +297,7 @@ def snapshot(cgroup_view, backend="procfs", proc_root="/proc", clock=None, hz=No
     clock = clock or Clock()
     hz = hz or os.sysconf("SC_CLK_TCK")
     reader = scan_procfs if backend == "procfs" else scan_psutil
-    return reader(proc_root, cgroup_view, clock, hz)
+    table = reader(proc_root, cgroup_view, clock, hz)
+    # Kept so that safe signalling re-reads a cgroup exactly as the scan did.
+    table.cgroup_view = cgroup_view
+    return table

@@ -10,7 +10,8 @@ A ``*.prom`` file written to a temp file in the same directory and renamed
 from __future__ import absolute_import, division, print_function
 
 import os
-import tempfile
+
+from .atomic_file import write_atomically
 
 __metaclass__ = type
 
@@ -68,21 +69,7 @@ def render(samples):
 def write(directory, samples, file_name=FILE_NAME):
     """Write atomically into ``directory``; returns the final path."""
     path = os.path.join(directory, file_name)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % file_name, suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(render(samples))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return write_atomically(path, render(samples), 0o644)
 
 
 def samples_from(facts, counters, started, finished):

@@ -25,7 +25,7 @@ import select
 import signal
 import time
 
-from .proc_table import StatFields
+from .proc_table import StatFields, read_at
 
 __metaclass__ = type
 
@@ -74,17 +74,7 @@ def parse_stat(text):
 
 
 def _read_at(dir_fd, name):
-    fd = os.open(name, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0), dir_fd=dir_fd)
-    try:
-        chunks = []
-        while True:
-            data = os.read(fd, 65536)
-            if not data:
-                break
-            chunks.append(data)
-        return b''.join(chunks).decode('utf-8', 'replace')
-    finally:
-        os.close(fd)
+    return read_at(dir_fd, name).decode('utf-8', 'replace')
 
 
 def cgroup_paths(text):

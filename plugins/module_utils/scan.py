@@ -123,7 +123,8 @@ def _privilege(proc_root):
 def _ratio(used, limit):
     if not limit:
         return None
-    return round(used / float(limit), 4)
+    # Six places: with pid_max at 4,194,304 (a pid namespace's default) four would read 0.
+    return round(used / float(limit), 6)
 
 
 def _capped(items, limit):
