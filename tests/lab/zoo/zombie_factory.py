@@ -11,14 +11,7 @@ COUNT = int(os.environ.get("ZOO_ZOMBIES", "5"))
 
 
 def main():
-    zombies = []
-    for _attempt in range(COUNT):
-        pid = os.fork()
-        if pid == 0:
-            os._exit(0)
-        zombies.append(pid)
-    for pid in zombies:
-        zoolib.wait_for_state(pid, "Z")
+    zombies = zoolib.leak_zombies(COUNT)
     zoolib.write_truth(NAME, {"main_pid": os.getpid(), "zombies": zombies, "zombie_parent": os.getpid()})
     zoolib.sleep_forever()
 

@@ -72,6 +72,19 @@ def wait_for_state(pid, states, timeout=10.0):
     raise RuntimeError("process %d did not reach state %s within %.0fs: %r" % (pid, states, timeout, read_stat(pid)))
 
 
+def leak_zombies(count):
+    """Fork children that exit at once and never reap them; return their PIDs once all are zombies."""
+    zombies = []
+    for _attempt in range(count):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        zombies.append(pid)
+    for pid in zombies:
+        wait_for_state(pid, "Z")
+    return zombies
+
+
 def children_of(pid):
     """PIDs whose parent is PID (one /proc pass)."""
     found = []
