@@ -1102,6 +1102,27 @@ def _sev_cell(severity):
     return _td('<span class="sev sev-%s">%s</span>' % (sev, _h(severity)), sort=str(_rank(severity)))
 
 
+def _worst_table(lead_headers, rows):
+    """A "worst" table: the leading columns, then worst severity, the four leak counts and the findings.
+
+    rows: (leading cells, worst severity, (zombies, leftovers, survivors, escaped), findings by severity).
+    """
+    headers = tuple(lead_headers) + (
+        ("worst", False),
+        ("zombies", True),
+        ("leftovers", True),
+        ("survivors", True),
+        ("escaped", True),
+        ("findings", False),
+    )
+    out = ["<table><thead><tr>%s</tr></thead><tbody>" % "".join(_th(x, n, False) for x, n in headers)]
+    for lead, worst, leaks, found in rows:
+        cells = list(lead) + [_sev_cell(worst or "")] + [_td(v, True) for v in leaks] + [_td(_h(_sev_counts(found)))]
+        out.append("<tr>%s</tr>" % "".join(cells))
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
 def _bar_chart(chart_id, title, rows, series):
     """Horizontal grouped bars. rows: [(label, [values...])]; series: [(name, css class)]."""
     label_w, bar_h, gap, width, pad = 190, 12, 10, 680, 44
@@ -1229,72 +1250,23 @@ def reaper_report_html(report, max_findings=5000, chart_top=20):
     # worst hosts and units
     b.append('<section id="worst"><h2>Worst hosts and units</h2>')
     if report["worst"]["hosts"]:
-        b.append(
-            "<table><thead><tr>%s</tr></thead><tbody>"
-            % "".join(
-                _th(x, n, False)
-                for x, n in (
-                    ("host", False),
-                    ("worst", False),
-                    ("zombies", True),
-                    ("leftovers", True),
-                    ("survivors", True),
-                    ("escaped", True),
-                    ("findings", False),
-                )
-            )
-        )
+        rows = []
         for name in report["worst"]["hosts"]:
             ht = report["hosts"][name]["totals"]
-            b.append(
-                "<tr>%s%s%s%s%s%s%s</tr>"
-                % (
-                    _td(_h(name)),
-                    _sev_cell(ht["worst_severity"] or ""),
-                    _td(ht["zombies"], True),
-                    _td(ht["leftovers"], True),
-                    _td(ht["survivors"], True),
-                    _td(ht["escapes"], True),
-                    _td(_h(_sev_counts(ht["findings"]))),
-                )
-            )
-        b.append("</tbody></table>")
+            leaks = (ht["zombies"], ht["leftovers"], ht["survivors"], ht["escapes"])
+            rows.append(([_td(_h(name))], ht["worst_severity"], leaks, ht["findings"]))
+        b.append(_worst_table((("host", False),), rows))
     else:
         b.append("<p>No host has findings.</p>")
     if report["worst"]["units"]:
-        b.append(
-            "<table><thead><tr>%s</tr></thead><tbody>"
-            % "".join(
-                _th(x, n, False)
-                for x, n in (
-                    ("unit", False),
-                    ("hosts", True),
-                    ("worst", False),
-                    ("zombies", True),
-                    ("leftovers", True),
-                    ("survivors", True),
-                    ("escaped", True),
-                    ("findings", False),
-                )
-            )
-        )
+        rows = []
         for name in report["worst"]["units"]:
             unit = report["units"][name]
             c = unit["counts"]
-            b.append(
-                "<tr>%s%s%s%s%s%s%s%s</tr>"
-                % (
-                    _td("<code>%s</code>" % _h(name)),
-                    _td(len(unit["hosts"]), True),
-                    _sev_cell(unit["worst_severity"] or ""),
-                    _td(c["zombies"], True),
-                    _td(c["leftovers"], True),
-                    _td(c["survivors"], True),
-                    _td(c["escaped"], True),
-                    _td(_h(_sev_counts(unit["findings"]))),
-                )
-            )
-        b.append("</tbody></table>")
+            leaks = (c["zombies"], c["leftovers"], c["survivors"], c["escaped"])
+            lead = [_td("<code>%s</code>" % _h(name)), _td(len(unit["hosts"]), True)]
+            rows.append((lead, unit["worst_severity"], leaks, unit["findings"]))
+        b.append(_worst_table((("unit", False), ("hosts", True)), rows))
     b.append("</section>")
 
     # charts
