@@ -20,7 +20,7 @@ import json
 import sys
 import time
 
-from . import cleanup_state, prom_textfile, remediation
+from . import cleanup_policy, cleanup_state, prom_textfile, remediation
 from .cleanup_lock import LOCK_PATH, CleanupLock, LockHeld
 from .journal import Journal
 from .safe_signal import Guard
@@ -61,8 +61,8 @@ def load_config(path):
         if key in EXTRA_KEYS:
             extra[key] = data.pop(key)
     try:
-        policy = remediation.Policy.from_dict(data)
-    except (remediation.PolicyError, TypeError) as exc:
+        policy = cleanup_policy.Policy.from_dict(data)
+    except (cleanup_policy.PolicyError, TypeError) as exc:
         raise ConfigError('%s: %s' % (path, exc))
     return policy, extra
 

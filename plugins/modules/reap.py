@@ -222,7 +222,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.reaper.systemd.plugins.module_utils import cleanup_state, remediation
+from ansible_collections.reaper.systemd.plugins.module_utils import cleanup_policy, cleanup_state, remediation
 from ansible_collections.reaper.systemd.plugins.module_utils.cleanup_lock import CleanupLock, LockHeld
 from ansible_collections.reaper.systemd.plugins.module_utils.journal import Journal
 from ansible_collections.reaper.systemd.plugins.module_utils.proc_table import BackendUnavailable
@@ -233,7 +233,7 @@ from ansible_collections.reaper.systemd.plugins.module_utils.systemd_units impor
 ARGUMENT_SPEC = dict(
     units=dict(type="list", elements="str", required=True),
     deny=dict(type="list", elements="str", default=[]),
-    actions=dict(type="list", elements="str", default=[], choices=list(remediation.ACTIONS)),
+    actions=dict(type="list", elements="str", default=[], choices=list(cleanup_policy.ACTIONS)),
     min_zombies=dict(type="int", default=1),
     min_zombie_age=dict(type="float", default=60),
     max_actions=dict(type="int", default=10),
@@ -269,7 +269,7 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
-        policy = remediation.Policy(
+        policy = cleanup_policy.Policy(
             units=params["units"],
             actions=params["actions"],
             deny=params["deny"],
@@ -280,7 +280,7 @@ def main():
             grace=params["grace"],
             action_timeout=params["action_timeout"],
         )
-    except remediation.PolicyError as exc:
+    except cleanup_policy.PolicyError as exc:
         module.fail_json(msg="Invalid option: %s" % exc)
 
     scanner = _scanner(module, params["backend"], policy.min_zombie_age)

@@ -12,7 +12,12 @@ import threading
 
 import pytest
 
-from ansible_collections.reaper.systemd.plugins.module_utils import cleanup_state, remediation as rm, safe_signal
+from ansible_collections.reaper.systemd.plugins.module_utils import (
+    cleanup_policy as cp,
+    cleanup_state,
+    remediation as rm,
+    safe_signal,
+)
 from ansible_collections.reaper.systemd.plugins.module_utils.journal import Journal
 from ansible_collections.reaper.systemd.plugins.module_utils.proc_table import Process
 
@@ -87,7 +92,7 @@ def guard():
 
 def _policy(**kw):
     kw.setdefault('units', ['*'])
-    return rm.Policy(**kw)
+    return cp.Policy(**kw)
 
 
 def kinds(plan):
@@ -106,15 +111,15 @@ def kinds(plan):
     ],
 )
 def test_policy_validation(bad, match):
-    with pytest.raises(rm.PolicyError, match=match):
-        rm.Policy(**bad)
+    with pytest.raises(cp.PolicyError, match=match):
+        cp.Policy(**bad)
 
 
 def test_policy_from_dict_requires_units_and_rejects_unknown():
-    with pytest.raises(rm.PolicyError, match='units is required'):
-        rm.Policy.from_dict({'actions': []})
-    with pytest.raises(rm.PolicyError, match='unknown policy keys: colour'):
-        rm.Policy.from_dict({'units': ['x'], 'colour': 'red'})
+    with pytest.raises(cp.PolicyError, match='units is required'):
+        cp.Policy.from_dict({'actions': []})
+    with pytest.raises(cp.PolicyError, match='unknown policy keys: colour'):
+        cp.Policy.from_dict({'units': ['x'], 'colour': 'red'})
 
 
 def test_actions_are_off_unless_named(guard):
