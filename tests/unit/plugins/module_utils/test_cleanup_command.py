@@ -202,12 +202,22 @@ def test_real_run_then_second_run_does_nothing(env, leftover, capsys):
     assert 'reaper_actions_total{action="kill_leftovers",result="done"} 1' in metrics, "counters persist"
 
 
-def test_corrupt_state_is_reset_and_run_goes_on(env, leftover, capsys):
+def test_corrupt_state_means_no_action_exit_3_and_the_file_untouched(env, leftover, capsys):
     paths, write_config, journal = env
     os.makedirs(os.path.dirname(paths["state_path"]))
     with open(paths["state_path"], "w") as handle:
         handle.write("garbage")
-    rc = cc.main(["--config", write_config()], journal=journal, scanner=Scanner([_before(leftover.pid)]))
-    assert rc == 0
+    rc = cc.main(
+        ["--config", write_config(actions=["kill_leftovers"], grace=1)],
+        journal=journal,
+        scanner=Scanner([_before(leftover.pid)]),
+    )
+    assert rc == 3
+    assert leftover.poll() is None, "no action with an unusable state"
     assert "corrupt" in capsys.readouterr().err
-    assert json.load(open(paths["state_path"]))["version"] == 1
+    assert open(paths["state_path"]).read() == "garbage", "never saved over"
+    problem = [e for e in journal.sent if e["REAPER_ACTION"] == "state_problem"]
+    assert problem and problem[0]["PRIORITY"] == 4 and problem[0]["MESSAGE_ID"] == MESSAGE_IDS["state_problem"]
+    metrics = open(os.path.join(paths["textfile_dir"], "reaper_systemd.prom")).read()
+    assert 'reaper_state_problem{kind="corrupt"} 1' in metrics
+    assert 'reaper_state_problem{kind="newer"} 0' in metrics

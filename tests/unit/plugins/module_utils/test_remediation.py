@@ -13,8 +13,8 @@ import threading
 import pytest
 
 from ansible_collections.reaper.systemd.plugins.module_utils import (
+    cleanup_memory,
     cleanup_policy as cp,
-    cleanup_state,
     remediation as rm,
     safe_signal,
 )
@@ -73,8 +73,16 @@ def unit(active='active', kill_mode='control-group', main_pid=100, zombies=(), l
     }
 
 
-def zombie(pid, ppid=100, age=120, parent_is_main=True):
-    return {'pid': pid, 'ppid': ppid, 'parent_comm': 'factory', 'parent_is_main': parent_is_main, 'age_s': age}
+def zombie(pid, ppid=100, age=120, parent_is_main=True, seen=None):
+    """A zombie item as record_scan leaves it: age_s is the process's age, zombie_seen_s how long it was seen."""
+    return {
+        'pid': pid,
+        'ppid': ppid,
+        'parent_comm': 'factory',
+        'parent_is_main': parent_is_main,
+        'age_s': age,
+        'zombie_seen_s': age if seen is None else seen,
+    }
 
 
 def item(pid, comm='worker', age=300):
@@ -85,6 +93,10 @@ def table(*procs):
     return dict((p.pid, p) for p in procs)
 
 
+def _empty_state():
+    return {'version': 2, 'zombies': {}, 'units': {}, 'cooldowns': {}, 'counters': {}, 'actions': []}
+
+
 @pytest.fixture
 def guard():
     return safe_signal.Guard()
@@ -93,6 +105,13 @@ def guard():
 def _policy(**kw):
     kw.setdefault('units', ['*'])
     return cp.Policy(**kw)
+
+
+def plan_at(facts, processes, policy, **kw):
+    """The planner with every process 100 s old at scan time unless told otherwise."""
+    kw.setdefault('age_s', lambda p: 100.0)
+    kw.setdefault('now', NOW)
+    return rm.plan(facts, processes, policy, **kw)
 
 
 def kinds(plan):
@@ -124,7 +143,7 @@ def test_policy_from_dict_requires_units_and_rejects_unknown():
 
 def test_actions_are_off_unless_named(guard):
     facts = {'units': {'app.service': unit(active='failed', leftovers=[item(501)])}}
-    plan = rm.plan(facts, table(proc(501)), _policy(actions=[]), now=NOW, guard=guard)
+    plan = plan_at(facts, table(proc(501)), _policy(actions=[]), guard=guard)
     assert plan.actions == [] and plan.skipped == []
 
 
@@ -149,17 +168,17 @@ def test_builtin_deny_list_applies_to_star(name, guard):
             'app.service': unit(active='failed', leftovers=[item(502)]),
         }
     }
-    plan = rm.plan(
+    plan = plan_at(
         facts, table(proc(501), proc(502)), _policy(units=['*'], actions=['kill_leftovers']), now=NOW, guard=guard
     )
     assert kinds(plan) == [('kill_leftovers', 'app.service', 502)]
     assert plan.skipped[0]['unit'] == name
-    assert 'deny list' in plan.skipped[0]['reason']
+    assert plan.skipped[0]['reason'].startswith('denied: ')
 
 
 def test_deny_list_can_only_be_extended(guard):
     facts = {'units': {'app.service': unit(active='failed', leftovers=[item(502)])}}
-    plan = rm.plan(facts, table(proc(502)), _policy(actions=['kill_leftovers'], deny=['app']), now=NOW, guard=guard)
+    plan = plan_at(facts, table(proc(502)), _policy(actions=['kill_leftovers'], deny=['app']), guard=guard)
     assert plan.actions == []
     assert "'app'" in plan.skipped[0]['reason']
 
@@ -173,7 +192,7 @@ def test_out_of_scope_decoy_untouched(guard):
         }
     }
     procs = table(proc(501, comm='leaky-worker'), proc(601, comm='leaky-worker'))
-    plan = rm.plan(facts, procs, _policy(units=['leaky.service'], actions=['kill_leftovers']), now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(units=['leaky.service'], actions=['kill_leftovers']), guard=guard)
     assert kinds(plan) == [('kill_leftovers', 'leaky.service', 501)]
     assert all(s['pid'] != 601 for s in plan.skipped)
 
@@ -181,7 +200,7 @@ def test_out_of_scope_decoy_untouched(guard):
 # ---------------------------------------------------------------- restart_unit
 def test_restart_unit_for_zombie_factory(guard):
     facts = {'units': {'factory.service': unit(zombies=[zombie(i) for i in range(201, 206)])}}
-    plan = rm.plan(facts, table(), _policy(actions=['restart_unit'], min_zombies=5), now=NOW, guard=guard)
+    plan = plan_at(facts, table(), _policy(actions=['restart_unit'], min_zombies=5), guard=guard)
     assert kinds(plan) == [('restart_unit', 'factory.service', None)]
     assert plan.actions[0].evidence['zombies'] == 5
     assert plan.actions[0].evidence['zombie_pids'] == [201, 202, 203, 204, 205]
@@ -194,20 +213,20 @@ def test_thresholds_min_zombies_and_age(guard):
     }
     procs = table()
     assert (
-        rm.plan(
+        plan_at(
             facts, procs, _policy(actions=['restart_unit'], min_zombies=3, min_zombie_age=60), now=NOW, guard=guard
         ).actions
         == []
     )
     assert kinds(
-        rm.plan(facts, procs, _policy(actions=['restart_unit'], min_zombies=3, min_zombie_age=5), now=NOW, guard=guard)
+        plan_at(facts, procs, _policy(actions=['restart_unit'], min_zombies=3, min_zombie_age=5), guard=guard)
     ) == [('restart_unit', 'factory.service', None)]
 
 
 @pytest.mark.parametrize('kill_mode', ['process', 'none'])
 def test_restart_refused_under_weak_killmode(kill_mode, guard):
     facts = {'units': {'factory.service': unit(kill_mode=kill_mode, zombies=[zombie(201)])}}
-    plan = rm.plan(facts, table(), _policy(actions=['restart_unit']), now=NOW, guard=guard)
+    plan = plan_at(facts, table(), _policy(actions=['restart_unit']), guard=guard)
     assert plan.actions == []
     assert 'harden first' in plan.skipped[0]['reason']
 
@@ -215,7 +234,7 @@ def test_restart_refused_under_weak_killmode(kill_mode, guard):
 @pytest.mark.parametrize('state', ['inactive', 'failed', 'activating'])
 def test_restart_never_starts_inactive_unit(state, guard):
     facts = {'units': {'factory.service': unit(active=state, zombies=[zombie(201)])}}
-    plan = rm.plan(facts, table(), _policy(actions=['restart_unit']), now=NOW, guard=guard)
+    plan = plan_at(facts, table(), _policy(actions=['restart_unit']), guard=guard)
     assert plan.actions == []
     assert 'never starts' in plan.skipped[0]['reason']
 
@@ -230,7 +249,7 @@ def test_kill_worker_parent_never_main_pid(guard):
             )
         }
     }
-    plan = rm.plan(
+    plan = plan_at(
         facts, table(proc(100, comm='main'), proc(150)), _policy(actions=['kill_worker_parent']), now=NOW, guard=guard
     )
     assert kinds(plan) == [('kill_worker_parent', 'w.service', 150)]
@@ -239,14 +258,14 @@ def test_kill_worker_parent_never_main_pid(guard):
 
 def test_nudge_parent_including_main(guard):
     facts = {'units': {'w.service': unit(main_pid=100, zombies=[zombie(201), zombie(202)])}}
-    plan = rm.plan(facts, table(proc(100)), _policy(actions=['nudge_parent']), now=NOW, guard=guard)
+    plan = plan_at(facts, table(proc(100)), _policy(actions=['nudge_parent']), guard=guard)
     assert kinds(plan) == [('nudge_parent', 'w.service', 100)]
     assert plan.actions[0].evidence['zombies'] == 2
 
 
 def test_restart_supersedes_process_actions(guard):
     facts = {'units': {'w.service': unit(main_pid=100, zombies=[zombie(201, ppid=100)], survivors=[item(160)])}}
-    plan = rm.plan(
+    plan = plan_at(
         facts,
         table(proc(100), proc(160)),
         _policy(actions=['restart_unit', 'kill_worker_parent', 'nudge_parent', 'kill_survivors']),
@@ -261,10 +280,10 @@ def test_killing_the_leaking_worker_is_preferred_to_a_restart(guard):
     """Least disruptive first: a worker (not the main PID) leaks; kill it, keep the service."""
     facts = {'units': {'w.service': unit(main_pid=100, zombies=[zombie(201, ppid=150, parent_is_main=False)])}}
     procs = table(proc(100), proc(150))
-    plan = rm.plan(facts, procs, _policy(actions=['restart_unit', 'kill_worker_parent']), now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(actions=['restart_unit', 'kill_worker_parent']), guard=guard)
     assert kinds(plan) == [('kill_worker_parent', 'w.service', 150)]
     # without kill_worker_parent the restart is the remedy
-    plan = rm.plan(facts, procs, _policy(actions=['restart_unit']), now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(actions=['restart_unit']), guard=guard)
     assert kinds(plan) == [('restart_unit', 'w.service', None)]
 
 
@@ -276,7 +295,7 @@ def test_leftovers_only_for_stopped_or_failed(guard):
             'b.service': unit(active='inactive', leftovers=[item(502)]),
         }
     }
-    plan = rm.plan(facts, table(proc(501), proc(502)), _policy(actions=['kill_leftovers']), now=NOW, guard=guard)
+    plan = plan_at(facts, table(proc(501), proc(502)), _policy(actions=['kill_leftovers']), guard=guard)
     assert kinds(plan) == [('kill_leftovers', 'b.service', 502)]
     assert plan.actions[0].starttime == 5020
     assert plan.actions[0].cgroup == '/system.slice/app.service'
@@ -284,7 +303,7 @@ def test_leftovers_only_for_stopped_or_failed(guard):
 
 def test_survivors_never_main_pid(guard):
     facts = {'units': {'s.service': unit(main_pid=100, survivors=[item(100), item(170)])}}
-    plan = rm.plan(facts, table(proc(100), proc(170)), _policy(actions=['kill_survivors']), now=NOW, guard=guard)
+    plan = plan_at(facts, table(proc(100), proc(170)), _policy(actions=['kill_survivors']), guard=guard)
     assert kinds(plan) == [('kill_survivors', 's.service', 170)]
 
 
@@ -299,7 +318,7 @@ def test_escaped_targets_only_the_escaped_pids(guard):
     }
     facts = {'units': {'e.service': unit(escaped=[esc])}}
     procs = table(proc(701, cgroup='/system.slice/run-r1.scope'), proc(702, cgroup='/system.slice/run-r1.scope'))
-    plan = rm.plan(facts, procs, _policy(actions=['terminate_escaped']), now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(actions=['terminate_escaped']), guard=guard)
     assert kinds(plan) == [('terminate_escaped', 'e.service', 701)]
     assert plan.actions[0].cgroup == '/system.slice/run-r1.scope'
 
@@ -319,7 +338,7 @@ def test_pid_0_1_self_ancestors_pgrp_kthread_zombie_are_skipped(guard):
         proc(803, state='Z'),
     )
     facts = {'units': {'app.service': unit(active='failed', leftovers=left)}}
-    plan = rm.plan(facts, procs, _policy(actions=['kill_leftovers']), now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(actions=['kill_leftovers']), guard=guard)
     assert plan.actions == []
     reasons = dict((s['pid'], s['reason']) for s in plan.skipped)
     assert 'PID 0' in reasons[0]
@@ -336,20 +355,20 @@ def test_max_actions_caps_the_run(guard):
     left = [item(p) for p in range(901, 911)]
     facts = {'units': {'app.service': unit(active='failed', leftovers=left)}}
     procs = table(*[proc(p) for p in range(901, 911)])
-    plan = rm.plan(facts, procs, _policy(actions=['kill_leftovers'], max_actions=3), now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(actions=['kill_leftovers'], max_actions=3), guard=guard)
     assert [a.pid for a in plan.actions] == [901, 902, 903]
     assert sum('max_actions (3)' in s['reason'] for s in plan.skipped) == 7
 
 
 def test_max_actions_zero_means_report_only(guard):
     facts = {'units': {'app.service': unit(active='failed', leftovers=[item(901)])}}
-    plan = rm.plan(facts, table(proc(901)), _policy(actions=['kill_leftovers'], max_actions=0), now=NOW, guard=guard)
+    plan = plan_at(facts, table(proc(901)), _policy(actions=['kill_leftovers'], max_actions=0), guard=guard)
     assert plan.actions == []
 
 
 def test_cooldown_per_unit(guard):
-    state = cleanup_state.empty()
-    cleanup_state.mark_action(state, 'app.service', NOW - 100)
+    state = _empty_state()
+    cleanup_memory.mark_action(state, 'app.service', NOW - 100)
     facts = {
         'units': {
             'app.service': unit(active='failed', leftovers=[item(901)]),
@@ -357,10 +376,10 @@ def test_cooldown_per_unit(guard):
         }
     }
     procs = table(proc(901), proc(902))
-    plan = rm.plan(facts, procs, _policy(actions=['kill_leftovers'], cooldown=600), state=state, now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(actions=['kill_leftovers'], cooldown=600), state=state, guard=guard)
     assert kinds(plan) == [('kill_leftovers', 'other.service', 902)]
     assert 'cool-down' in plan.skipped[0]['reason']
-    later = rm.plan(
+    later = plan_at(
         facts, procs, _policy(actions=['kill_leftovers'], cooldown=600), state=state, now=NOW + 600, guard=guard
     )
     assert len(later.actions) == 2
@@ -368,13 +387,19 @@ def test_cooldown_per_unit(guard):
 
 # ---------------------------------------------------------------- executor
 class FakeRunner:
-    def __init__(self, journal, rc=0, timeout=False):
+    """systemctl: `show` answers the InvocationID, `restart` rc/timeout as told."""
+
+    def __init__(self, journal, rc=0, timeout=False, invocation='a' * 32):
         self.journal = journal
         self.rc = rc
         self.timeout = timeout
+        self.invocation = invocation
         self.calls = []
 
     def __call__(self, argv, timeout):
+        if argv[1] == 'show':
+            self.shows = getattr(self, 'shows', []) + [argv]
+            return 0, self.invocation + '\n', ''
         self.calls.append((argv, timeout, len(self.journal.sent)))
         if self.timeout:
             raise subprocess.TimeoutExpired(argv, timeout)
@@ -403,15 +428,15 @@ def test_restart_logged_before_and_rechecked_after(after_pids, after_state, expe
         'restart_unit',
         'factory.service',
         '5 zombies',
-        evidence={'zombies': 5, 'zombie_pids': [200, 201, 202, 203, 204]},
+        evidence={'zombies': 5, 'zombie_pids': [200, 201, 202, 203, 204], 'invocation_id': 'a' * 32},
     )
     after = {'units': {'factory.service': unit(active=after_state, zombies=[zombie(i) for i in after_pids])}}
     plan = rm.Plan()
     plan.actions = [action]
-    state = cleanup_state.empty()
+    state = _empty_state()
     results = rm.Executor(policy, jr, rescan=lambda units: after, runner=runner, clock=lambda: NOW).run(plan, state)
     argv, timeout, logged_before = runner.calls[0]
-    assert argv == ['systemctl', 'restart', '--no-ask-password', 'factory.service']
+    assert argv == ['systemctl', 'restart', '--no-ask-password', '--', 'factory.service']
     assert timeout == 30
     assert logged_before == 1, 'the journal line is written before the action'
     assert jr.sent[0]['MESSAGE_ID'] == 'daaa05d4e01740c6871872e2b66ad0b7'
@@ -426,7 +451,7 @@ def test_restart_logged_before_and_rechecked_after(after_pids, after_state, expe
 def test_restart_timeout_reported():
     jr = _journal()
     plan = rm.Plan()
-    plan.actions = [rm.Action('restart_unit', 'slow.service', 'z', evidence={'zombies': 1})]
+    plan.actions = [rm.Action('restart_unit', 'slow.service', 'z', evidence={'zombies': 1, 'invocation_id': 'a' * 32})]
     results = rm.Executor(_policy(), jr, rescan=lambda u: {'units': {}}, runner=FakeRunner(jr, timeout=True)).run(plan)
     assert results[0]['result'] == rm.TIMEOUT
     assert 'goes on in systemd' in results[0]['message']

@@ -199,7 +199,7 @@ def test_out_of_scope_unit_untouched(capsys, host, leftover):
     assert leftover.poll() is None
 
 
-def test_corrupt_state_is_reset_with_warning(capsys, host, leftover, monkeypatch):
+def test_corrupt_state_means_no_action_a_failed_task_and_the_file_untouched(capsys, host, leftover, monkeypatch):
     warned = []
     monkeypatch.setattr(reap.AnsibleModule, "warn", lambda self, msg: warned.append(msg))
     host.results = [_leftover_result(leftover.pid), EMPTY_AFTER]
@@ -207,9 +207,14 @@ def test_corrupt_state_is_reset_with_warning(capsys, host, leftover, monkeypatch
     with open(host.args()["state_path"], "w") as handle:
         handle.write("{not json")
     rc, result = run_module(capsys, host.args(units=["leaky*"], actions=["kill_leftovers"], grace=5))
-    assert rc == 0
+    assert rc == 1
+    assert "no action was taken" in result["msg"]
+    assert result["state_problem"] == "corrupt"
+    assert result["actions"] == [] and result["changed"] is False
+    assert [(p["action"], p["pid"]) for p in result["plan"]] == [("kill_leftovers", leftover.pid)]
+    assert leftover.poll() is None
     assert any("corrupt" in w for w in warned), warned
-    assert json.load(open(host.args()["state_path"]))["version"] == 1
+    assert open(host.args()["state_path"]).read() == "{not json", "never saved over"
 
 
 def test_restart_refused_under_killmode_process(capsys, host):
@@ -218,6 +223,6 @@ def test_restart_refused_under_killmode_process(capsys, host):
     ]
     facts = {"host": {}, "units": {"old.service": _unit(active="active", zombies=zombies, kill_mode="process")}}
     host.results = [FakeResult(facts, {})]
-    rc, result = run_module(capsys, host.args(units=["old"], actions=["restart_unit"]))
+    rc, result = run_module(capsys, host.args(units=["old"], actions=["restart_unit"], min_zombie_age=0))
     assert rc == 0 and result["changed"] is False
     assert "harden first" in result["skipped_actions"][0]["reason"]
