@@ -8,7 +8,9 @@ import io
 import os
 import subprocess
 import sys
+import signal
 import threading
+import time
 
 import pytest
 
@@ -569,3 +571,328 @@ def test_count_results():
         {'kill_leftovers|done': 1},
     )
     assert counters == {'kill_leftovers|done': 3, 'restart_unit|timeout': 1}
+
+
+# ---------------------------------------------------------------- issue 10: never hit the wrong process
+class _HostNs(safe_signal.Guard):
+    """A guard whose host init lives in PID namespace pid:[1]."""
+
+    def host_pid_ns(self):
+        return 'pid:[1]'
+
+
+def test_process_in_another_pid_namespace_is_never_a_target():
+    esc = {'pid': 701, 'comm': 'nginx', 'uid': 0, 'now_in': 'docker-x.scope', 'route': 'ancestry', 'age_s': 50}
+    esc['pid_namespace'] = 'pid:[4026532999]'
+    same = dict(esc, pid=702, pid_namespace='pid:[1]', now_in='run-x.scope')
+    facts = {'units': {'app.service': unit(escaped=[esc, same])}}
+    procs = table(proc(701, cgroup='/docker/abc'), proc(702, cgroup='/system.slice/run-x.scope'))
+    plan = plan_at(facts, procs, _policy(actions=['terminate_escaped']), guard=_HostNs())
+    assert kinds(plan) == [('terminate_escaped', 'app.service', 702)]
+    assert 'another PID namespace' in plan.skipped[0]['reason'] and plan.skipped[0]['pid'] == 701
+
+
+@pytest.mark.parametrize('landed', ['cron.service', 'systemd-logind.service', 'db.service'])
+def test_escapee_living_in_a_denied_unit_is_never_signalled(landed, guard):
+    esc = {'pid': 711, 'comm': 'job', 'uid': 0, 'now_in': landed, 'route': 'cgroup_write', 'age_s': 50}
+    facts = {'units': {'app.service': unit(escaped=[esc])}}
+    procs = table(proc(711, cgroup='/system.slice/%s' % landed))
+    plan = plan_at(facts, procs, _policy(actions=['terminate_escaped'], deny=['db*']), guard=guard)
+    assert plan.actions == []
+    assert 'lives in %s, which is denied' % landed in plan.skipped[0]['reason']
+
+
+def test_process_in_a_sub_cgroup_of_a_denied_unit_is_never_signalled(guard):
+    """The cgroup path decides too: a delegated sub-cgroup of cron.service is cron's."""
+    esc = {'pid': 712, 'comm': 'job', 'uid': 0, 'now_in': None, 'route': 'cgroup_write', 'age_s': 50}
+    facts = {'units': {'app.service': unit(escaped=[esc])}}
+    procs = table(proc(712, cgroup='/system.slice/cron.service/payload'))
+    plan = plan_at(facts, procs, _policy(actions=['terminate_escaped']), guard=guard)
+    assert plan.actions == [] and 'cron.service, which is denied' in plan.skipped[0]['reason']
+
+
+def test_a_long_lived_process_that_just_became_a_zombie_triggers_nothing(guard):
+    """age_s is the process's age; only zombie_seen_s (observed as a zombie) counts."""
+    facts = {'units': {'db.service': unit(zombies=[zombie(201, age=36000, seen=0)])}}
+    plan = plan_at(facts, table(), _policy(actions=['restart_unit'], min_zombie_age=60), guard=guard)
+    assert plan.actions == [] and plan.skipped == []
+    facts = {'units': {'db.service': unit(zombies=[zombie(201, age=36000, seen=61)])}}
+    plan = plan_at(facts, table(), _policy(actions=['restart_unit'], min_zombie_age=60), guard=guard)
+    assert kinds(plan) == [('restart_unit', 'db.service', None)]
+
+
+def test_second_look_delay_only_for_zombies_that_can_pass_within_zombie_wait():
+    policy = _policy(actions=['restart_unit'], min_zombie_age=60, min_zombies=2)
+    policy.zombie_wait = 90
+    facts = {'units': {'f.service': unit(zombies=[zombie(201, seen=20), zombie(202, seen=0), zombie(203, seen=0)])}}
+    assert rm.second_look_delay(facts, policy) == 60
+    policy.zombie_wait = 30
+    assert rm.second_look_delay(facts, policy) is None, 'longer than zombie_wait: the next run decides'
+    policy.zombie_wait = 0
+    assert rm.second_look_delay(facts, policy) is None
+    policy.zombie_wait = 90
+    denied = {'units': {'cron.service': facts['units']['f.service']}}
+    assert rm.second_look_delay(denied, policy) is None
+
+
+def test_candidates_younger_than_one_second_at_scan_time_are_left_to_a_later_run(guard):
+    facts = {'units': {'app.service': unit(active='failed', leftovers=[item(901), item(902)])}}
+    ages = {901: 0.4, 902: 1.5}
+    plan = plan_at(
+        facts,
+        table(proc(901), proc(902)),
+        _policy(actions=['kill_leftovers']),
+        guard=guard,
+        age_s=lambda p: ages[p.pid],
+    )
+    assert kinds(plan) == [('kill_leftovers', 'app.service', 902)]
+    assert 'younger than 1s' in plan.skipped[0]['reason'] and plan.skipped[0]['pid'] == 901
+
+
+NS_LAST_PID = '/proc/sys/kernel/ns_last_pid'
+
+
+def _fork_sleeper():
+    # posix_spawn (vfork-like) is fast enough to fork twice within one 10 ms tick; own process group
+    return os.posix_spawn('/bin/sleep', ['sleep', '300'], os.environ, setpgroup=0)
+
+
+def _ident(pid):
+    with open('/proc/%d/stat' % pid) as handle:
+        stat = safe_signal.parse_stat(handle.read())
+    with open('/proc/%d/cgroup' % pid) as handle:
+        return stat['starttime'], handle.read()
+
+
+def _reuse_pid(pid):
+    """Kill and reap ``pid``, then fork a new process with the same PID (as root, via ns_last_pid)."""
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    with open(NS_LAST_PID, 'w') as handle:  # not writable: the test FAILS, it does not skip
+        handle.write(str(pid - 1))
+    return _fork_sleeper()
+
+
+def _boottime_s():
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def test_forced_same_tick_pid_reuse_is_refused_by_the_planner():
+    """A PID reused within the scanned process's clock tick has the same identity
+    (PID, start time, cgroup): safe_signal cannot tell, so the planner refuses
+    candidates younger than 1 s at scan time."""
+    hz = os.sysconf('SC_CLK_TCK')
+    for _attempt in range(200):
+        first = _fork_sleeper()
+        starttime, cgroup = _ident(first)
+        scanned_age = _boottime_s() - starttime / float(hz)  # what the scan's table.age_s computes
+        second = _reuse_pid(first)
+        try:
+            if second == first and _ident(second) == (starttime, cgroup):
+                break
+        except BaseException:
+            os.kill(second, signal.SIGKILL)
+            os.waitpid(second, 0)
+            raise
+        os.kill(second, signal.SIGKILL)
+        os.waitpid(second, 0)
+    else:
+        pytest.fail('could not reuse a PID within the same clock tick in 200 attempts')
+    try:
+        # the impersonation is real: the identity of the new process matches the scan
+        handle, _ident_now = safe_signal.open_process(second, starttime)
+        handle.close()
+        facts = {'units': {'app.service': unit(active='failed', leftovers=[item(second)])}}
+        recorded = Process(second, os.getpid(), 'S', 'python3', 0, starttime, second, second, False, 1, None)
+        plan = rm.plan(
+            facts,
+            {second: recorded},
+            _policy(actions=['kill_leftovers']),
+            now=NOW,
+            guard=safe_signal.Guard(),
+            age_s=lambda p: scanned_age,
+        )
+        assert plan.actions == []
+        assert 'younger than 1s' in plan.skipped[0]['reason']
+    finally:
+        os.kill(second, signal.SIGKILL)
+        os.waitpid(second, 0)
+
+
+def test_forced_pid_reuse_with_a_stale_identity_is_refused_by_safe_signal():
+    first = _fork_sleeper()
+    time.sleep(0.05)  # a few clock ticks: the reused PID gets a later start time
+    starttime, cgroup = _ident(first)
+    second = _reuse_pid(first)
+    try:
+        assert second == first, 'ns_last_pid did not give the same PID back (another process took it?)'
+        res = safe_signal.terminate(second, starttime, grace=1)
+        assert res.outcome == safe_signal.REFUSED and 'reused' in res.reason
+        assert res.signals == []
+        assert os.waitpid(second, os.WNOHANG) == (0, 0), 'the new owner of the PID is alive'
+    finally:
+        os.kill(second, signal.SIGKILL)
+        os.waitpid(second, 0)
+
+
+def _sleeping_child_of_this_test():
+    """A child that this test does not reap: killed, it stays our zombie."""
+    child = _spawn()
+    time.sleep(0.05)
+    return child
+
+
+def test_a_kill_that_leaves_a_zombie_is_finished_by_a_restart_of_its_parents_unit():
+    child = _sleeping_child_of_this_test()
+    try:
+        jr = _journal()
+        runner = FakeRunner(jr)
+        zombie_facts = {'units': {'w.service': unit(zombies=[zombie(child.pid, ppid=os.getpid())])}}
+        gone = {'units': {'w.service': unit()}}
+        scans = [zombie_facts, gone]
+        plan = rm.Plan()
+        plan.actions = [
+            rm.Action('kill_worker_parent', 'w.service', 'leaks', pid=child.pid, starttime=_starttime(child.pid))
+        ]
+        plan.budget = 2
+        policy = _policy(actions=['kill_worker_parent', 'restart_unit'], grace=5)
+        results = rm.Executor(policy, jr, rescan=lambda u: scans.pop(0), runner=runner, clock=lambda: NOW).run(
+            plan, _empty_state()
+        )
+        assert [(r['action'], r['result']) for r in results] == [
+            ('kill_worker_parent', rm.NOT_CLEANED),
+            ('restart_unit', rm.DONE),
+        ]
+        assert runner.calls[0][0] == ['systemctl', 'restart', '--no-ask-password', '--', 'w.service']
+        assert 'does not reap it' in results[1]['reason']
+    finally:
+        child.wait()
+
+
+def test_the_finishing_restart_stays_within_the_budget():
+    child = _sleeping_child_of_this_test()
+    try:
+        jr = _journal()
+        runner = FakeRunner(jr)
+        zombie_facts = {'units': {'w.service': unit(zombies=[zombie(child.pid, ppid=os.getpid())])}}
+        plan = rm.Plan()
+        plan.actions = [
+            rm.Action('kill_worker_parent', 'w.service', 'leaks', pid=child.pid, starttime=_starttime(child.pid))
+        ]
+        plan.budget = 1
+        policy = _policy(actions=['kill_worker_parent', 'restart_unit'], grace=5)
+        results = rm.Executor(policy, jr, rescan=lambda u: zombie_facts, runner=runner).run(plan, _empty_state())
+        assert [r['action'] for r in results] == ['kill_worker_parent']
+        assert runner.calls == []
+        assert "no action left in this run's budget" in plan.skipped[-1]['reason']
+    finally:
+        child.wait()
+
+
+# ---------------------------------------------------------------- issue 11: fail closed
+def test_restart_is_refused_when_the_unit_was_restarted_since_the_scan():
+    jr = _journal()
+    runner = FakeRunner(jr, invocation='b' * 32)
+    plan = rm.Plan()
+    plan.actions = [
+        rm.Action(
+            'restart_unit', 'f.service', 'z', evidence={'zombies': 1, 'zombie_pids': [5], 'invocation_id': 'a' * 32}
+        )
+    ]
+    state = _empty_state()
+    results = rm.Executor(_policy(), jr, rescan=lambda u: {'units': {}}, runner=runner).run(plan, state)
+    assert results[0]['result'] == rm.REFUSED
+    assert 'unit restarted since the scan' in results[0]['message']
+    assert runner.calls == [], 'no systemctl restart'
+    assert runner.shows[0] == ['systemctl', 'show', '--property=InvocationID', '--value', '--', 'f.service']
+    assert state['cooldowns'] == {} and state['actions'] == [], 'nothing done: no cool-down, no budget used'
+
+
+def test_no_action_when_the_state_cannot_be_saved_first():
+    child = _spawn()
+    try:
+        jr = _journal()
+        plan = rm.Plan()
+        plan.actions = [
+            rm.Action('kill_leftovers', 'a.service', 'left', pid=child.pid, starttime=_starttime(child.pid)),
+            rm.Action('restart_unit', 'b.service', 'z', evidence={'invocation_id': 'a' * 32}),
+        ]
+        runner = FakeRunner(jr)
+
+        def save(state):
+            raise OSError(28, 'No space left on device')
+
+        executor = rm.Executor(_policy(grace=1), jr, rescan=None, runner=runner)
+        results = executor.run(plan, _empty_state(), save=save)
+        assert results == []
+        assert child.poll() is None, 'the process was not signalled'
+        assert runner.calls == [] and getattr(runner, 'shows', []) == []
+        assert 'No space left' in executor.write_ahead_error
+        assert [s['unit'] for s in plan.skipped] == ['a.service', 'b.service']
+        assert all('state could not be saved before the action' in s['reason'] for s in plan.skipped)
+        assert jr.sent[-1]['MESSAGE_ID'] == 'fd77716dbd3440c7a8f6c4e139a2aa4c'
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_state_is_saved_before_the_action_is_taken():
+    jr = _journal()
+    order = []
+    runner = FakeRunner(jr)
+    original = runner.__call__
+
+    def save(state):
+        order.append(('save', dict(state['cooldowns'])))
+
+    plan = rm.Plan()
+    plan.actions = [
+        rm.Action('restart_unit', 'f.service', 'z', evidence={'zombie_pids': [], 'invocation_id': 'a' * 32})
+    ]
+    rm.Executor(
+        _policy(),
+        jr,
+        rescan=lambda u: {'units': {'f.service': unit()}},
+        runner=lambda argv, t: order.append(('run', argv[1])) or original(argv, t),
+        clock=lambda: NOW,
+    ).run(plan, _empty_state(), save=save)
+    assert order[:3] == [('save', {'f.service': NOW}), ('run', 'show'), ('run', 'restart')]
+
+
+def test_ineffective_actions_back_off_then_park_the_unit(guard):
+    state = _empty_state()
+    policy = _policy(actions=['restart_unit'], cooldown=100, min_zombie_age=0)
+    policy.park_after = 2
+    policy.backoff_max = 1000
+    jr = _journal()
+    facts = {'units': {'f.service': unit(zombies=[zombie(201)])}}
+    still = {'units': {'f.service': unit(zombies=[zombie(201)])}}
+    now = NOW
+    for expected_next in (200, None):
+        plan = plan_at(facts, table(), policy, state=state, now=now, guard=guard)
+        assert kinds(plan) == [('restart_unit', 'f.service', None)]
+        rm.Executor(policy, jr, rescan=lambda u: still, runner=FakeRunner(jr), clock=lambda at=now: at).run(plan, state)
+        if expected_next:
+            skipped = plan_at(facts, table(), policy, state=state, now=now + 150, guard=guard)
+            assert skipped.actions == [] and 'doubled after 1 ineffective' in skipped.skipped[0]['reason']
+            now += expected_next
+    parked = plan_at(facts, table(), policy, state=state, now=now + 10 * 86400, guard=guard)
+    assert parked.actions == []
+    assert (
+        parked.skipped[0]['reason'].startswith('parked since') and '--unpark f.service' in parked.skipped[0]['reason']
+    )
+    assert jr.sent[-1]['REAPER_ACTION'] == 'parked'
+
+
+def test_hourly_budget_caps_the_plan(guard):
+    state = _empty_state()
+    for offset in range(1, 4):
+        cleanup_memory.mark_action(state, 'x.service', NOW - offset)
+    policy = _policy(actions=['kill_leftovers'])
+    policy.max_actions_per_hour = 4
+    left = [item(p) for p in (901, 902, 903)]
+    facts = {'units': {'app.service': unit(active='failed', leftovers=left)}}
+    plan = plan_at(facts, table(proc(901), proc(902), proc(903)), policy, state=state, guard=guard)
+    assert [a.pid for a in plan.actions] == [901]
+    assert plan.budget == 1
+    assert sum('max_actions_per_hour (4) reached' in s['reason'] for s in plan.skipped) == 2
