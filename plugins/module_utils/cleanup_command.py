@@ -20,51 +20,20 @@ import json
 import sys
 import time
 
-from . import cleanup_policy, cleanup_state, prom_textfile, remediation
-from .cleanup_lock import LOCK_PATH, CleanupLock, LockHeld
+from . import cleanup_state, prom_textfile, remediation
+from .cleanup_config import CONFIG_PATH, EXTRA_KEYS, ConfigError, load_config  # noqa: F401 (re-exported)
+from .cleanup_lock import CleanupLock, LockHeld
 from .journal import Journal
 from .safe_signal import Guard
 from .scan import ScanOptions, scan
 
 __metaclass__ = type
 
-CONFIG_PATH = '/etc/reaper-systemd/cleanup.json'
 SCAN_MAX_ITEMS = 100000
-EXTRA_KEYS = {
-    'textfile_dir': None,
-    'state_path': cleanup_state.STATE_PATH,
-    'lock_path': LOCK_PATH,
-    'backend': 'procfs',
-}
 
 
 def _out(text):
     sys.stdout.write('%s\n' % text)
-
-
-class ConfigError(ValueError):
-    pass
-
-
-def load_config(path):
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (IOError, OSError) as exc:
-        raise ConfigError('cannot read %s: %s' % (path, exc))
-    except ValueError as exc:
-        raise ConfigError('%s is not valid JSON: %s' % (path, exc))
-    if not isinstance(data, dict):
-        raise ConfigError('%s must hold a JSON object' % path)
-    extra = dict(EXTRA_KEYS)
-    for key in list(data):
-        if key in EXTRA_KEYS:
-            extra[key] = data.pop(key)
-    try:
-        policy = cleanup_policy.Policy.from_dict(data)
-    except (cleanup_policy.PolicyError, TypeError) as exc:
-        raise ConfigError('%s: %s' % (path, exc))
-    return policy, extra
 
 
 def _parser():
@@ -115,10 +84,12 @@ def _default_scanner(policy, extra):
 def _run(policy, extra, journal, scanner, now, as_json):
     started = now()
     scanner = scanner or _default_scanner(policy, extra)
-    state, warnings = cleanup_state.load(extra['state_path'])
-    for warning in warnings:
-        journal.log('run_summary', 'reaper-cleanup: %s' % warning, priority='warning')
-        sys.stderr.write('reaper-cleanup: warning: %s\n' % warning)
+    state, problem = cleanup_state.load(extra['state_path'])
+    if problem is not None:
+        # cool-downs unknown: scan and report, act on nothing, never save over that file
+        journal.log('run_summary', 'reaper-cleanup: %s' % problem, priority='warning')
+        sys.stderr.write('reaper-cleanup: warning: %s\n' % problem)
+        policy.dry_run = True
     guard = Guard()
     before = scanner(policy.units)
     cleanup_state.record_scan(state, before.facts, before.table, started)
@@ -157,7 +128,8 @@ def _run(policy, extra, journal, scanner, now, as_json):
             % (skip['action'], skip['unit'], ' PID %s' % skip['pid'] if skip['pid'] else '', skip['reason'])
         )
     try:
-        cleanup_state.save(state, extra['state_path'])
+        if problem is None:
+            cleanup_state.save(state, extra['state_path'])
     except OSError as exc:
         sys.stderr.write('reaper-cleanup: cannot save state %s: %s\n' % (extra['state_path'], exc))
     if extra.get('textfile_dir'):
@@ -181,6 +153,8 @@ def _run(policy, extra, journal, scanner, now, as_json):
             )
         )
     failed = [r for r in results if r['result'] in (remediation.FAILED, remediation.TIMEOUT)]
+    if problem is not None:
+        return 3
     return 1 if failed else 0
 
 

@@ -222,7 +222,12 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.reaper.systemd.plugins.module_utils import cleanup_policy, cleanup_state, remediation
+from ansible_collections.reaper.systemd.plugins.module_utils import (
+    cleanup_config,
+    cleanup_policy,
+    cleanup_state,
+    remediation,
+)
 from ansible_collections.reaper.systemd.plugins.module_utils.cleanup_lock import CleanupLock, LockHeld
 from ansible_collections.reaper.systemd.plugins.module_utils.journal import Journal
 from ansible_collections.reaper.systemd.plugins.module_utils.proc_table import BackendUnavailable
@@ -269,18 +274,8 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
-        policy = cleanup_policy.Policy(
-            units=params["units"],
-            actions=params["actions"],
-            deny=params["deny"],
-            min_zombies=params["min_zombies"],
-            min_zombie_age=params["min_zombie_age"],
-            max_actions=params["max_actions"],
-            cooldown=params["cooldown"],
-            grace=params["grace"],
-            action_timeout=params["action_timeout"],
-        )
-    except cleanup_policy.PolicyError as exc:
+        policy, _extra = cleanup_config.from_params(params)
+    except cleanup_config.ConfigError as exc:
         module.fail_json(msg="Invalid option: %s" % exc)
 
     scanner = _scanner(module, params["backend"], policy.min_zombie_age)
@@ -301,9 +296,10 @@ def main():
 
 
 def _run(module, policy, scanner, params):
-    state, warnings = cleanup_state.load(params["state_path"])
-    for warning in warnings:
-        module.warn(warning)
+    state, problem = cleanup_state.load(params["state_path"])
+    if problem is not None:
+        # cool-downs unknown: plan only, and never save over that file
+        module.warn(str(problem))
     guard = Guard()
     before = scanner(policy.units)
     the_plan = remediation.plan(before.facts, before.table.processes, policy, state=state, now=time.time(), guard=guard)
@@ -320,7 +316,7 @@ def _run(module, policy, scanner, params):
         supported, reason = pidfd_support()
         if not supported:
             module.warn(reason)
-    if module.check_mode or not the_plan.actions:
+    if module.check_mode or problem is not None or not the_plan.actions:
         return result
 
     executor = remediation.Executor(

@@ -202,12 +202,18 @@ def test_real_run_then_second_run_does_nothing(env, leftover, capsys):
     assert 'reaper_actions_total{action="kill_leftovers",result="done"} 1' in metrics, "counters persist"
 
 
-def test_corrupt_state_is_reset_and_run_goes_on(env, leftover, capsys):
+def test_corrupt_state_means_no_action_exit_3_and_file_kept(env, leftover, capsys):
     paths, write_config, journal = env
     os.makedirs(os.path.dirname(paths["state_path"]))
     with open(paths["state_path"], "w") as handle:
         handle.write("garbage")
-    rc = cc.main(["--config", write_config()], journal=journal, scanner=Scanner([_before(leftover.pid)]))
-    assert rc == 0
+    rc = cc.main(
+        ["--config", write_config(actions=["kill_leftovers"])],
+        journal=journal,
+        scanner=Scanner([_before(leftover.pid)]),
+    )
+    assert rc == 3
     assert "corrupt" in capsys.readouterr().err
-    assert json.load(open(paths["state_path"]))["version"] == 1
+    assert leftover.poll() is None, "no action without trustworthy cool-downs"
+    with open(paths["state_path"]) as handle:
+        assert handle.read() == "garbage", "the state file is never saved over"

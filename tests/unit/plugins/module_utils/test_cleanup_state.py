@@ -32,25 +32,10 @@ def _facts(zombies):
     }
 
 
-def test_missing_file_is_empty_without_warning(tmp_path):
-    state, warnings = cs.load(str(tmp_path / 'state.json'))
+def test_missing_file_is_empty_without_problem(tmp_path):
+    state, problem = cs.load(str(tmp_path / 'state.json'))
     assert state == cs.empty()
-    assert warnings == []
-
-
-def test_corrupt_file_is_reset_with_warning(tmp_path):
-    path = tmp_path / 'state.json'
-    path.write_text('{"version": 1, "zombies": {')
-    state, warnings = cs.load(str(path))
-    assert state == cs.empty()
-    assert 'corrupt' in warnings[0]
-
-
-def test_wrong_layout_is_reset(tmp_path):
-    path = tmp_path / 'state.json'
-    path.write_text('[1, 2]')
-    state, warnings = cs.load(str(path))
-    assert state == cs.empty() and warnings
+    assert problem is None
 
 
 def test_atomic_save_roundtrip_leaves_no_temp(tmp_path):

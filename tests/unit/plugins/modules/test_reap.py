@@ -199,7 +199,7 @@ def test_out_of_scope_unit_untouched(capsys, host, leftover):
     assert leftover.poll() is None
 
 
-def test_corrupt_state_is_reset_with_warning(capsys, host, leftover, monkeypatch):
+def test_corrupt_state_means_plan_only_and_file_kept(capsys, host, leftover, monkeypatch):
     warned = []
     monkeypatch.setattr(reap.AnsibleModule, "warn", lambda self, msg: warned.append(msg))
     host.results = [_leftover_result(leftover.pid), EMPTY_AFTER]
@@ -209,7 +209,10 @@ def test_corrupt_state_is_reset_with_warning(capsys, host, leftover, monkeypatch
     rc, result = run_module(capsys, host.args(units=["leaky*"], actions=["kill_leftovers"], grace=5))
     assert rc == 0
     assert any("corrupt" in w for w in warned), warned
-    assert json.load(open(host.args()["state_path"]))["version"] == 1
+    assert result["actions"] == [] and result["changed"] is False
+    assert leftover.poll() is None
+    with open(host.args()["state_path"]) as handle:
+        assert handle.read() == "{not json"
 
 
 def test_restart_refused_under_killmode_process(capsys, host):
