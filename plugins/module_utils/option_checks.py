@@ -227,6 +227,22 @@ def timespan(option, value, minimum=None, maximum=None):
     return seconds
 
 
+# journalctl --since values: dates, times, relative offsets ("-1h") and words such as "today".
+_JOURNALCTL_TIME = re.compile(r'[A-Za-z0-9 :+.-]{1,64}\Z')
+
+
+def journalctl_time(option, value):
+    """A journalctl time ('-1h', 'today', '2026-01-31 12:00:00').
+
+    A leading '-' is allowed: the value is only ever passed as the argument of
+    --since, where it is a relative time, not an option.
+    """
+    safe_string(option, value, allow_dash=True)
+    if not _JOURNALCTL_TIME.match(value):
+        raise InvalidOption(option, value, "must be a journalctl time such as -1h, today or '2026-01-31 12:00:00'")
+    return value
+
+
 # Ansible's spellings of booleans (module_utils.parsing.convert_bool), for role variables.
 _ANSIBLE_TRUE = ('yes', 'on', '1', 'true', 't', 'y')
 _ANSIBLE_FALSE = ('no', 'off', '0', 'false', 'f', 'n')
