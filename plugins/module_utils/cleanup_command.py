@@ -32,25 +32,16 @@ import os
 import sys
 import time
 
-from . import cleanup_memory, cleanup_policy, cleanup_state, prom_textfile, remediation
-from .cleanup_lock import LOCK_PATH, CleanupLock, LockHeld
+from . import cleanup_memory, cleanup_state, prom_textfile, remediation, unit_names
+from .cleanup_config import CONFIG_PATH, EXTRA_KEYS, PAUSE_PATH, ConfigError, load_config  # noqa: F401 (re-exported)
+from .cleanup_lock import CleanupLock, LockHeld
 from .journal import Journal
 from .safe_signal import Guard
 from .scan import ScanOptions, scan
 
 __metaclass__ = type
 
-CONFIG_PATH = '/etc/reaper-systemd/cleanup.json'
-PAUSE_PATH = '/etc/reaper-systemd/paused'
 SCAN_MAX_ITEMS = 100000
-EXTRA_KEYS = {
-    'textfile_dir': None,
-    'state_path': cleanup_state.STATE_PATH,
-    'lock_path': LOCK_PATH,
-    'pause_path': PAUSE_PATH,
-    'backend': 'procfs',
-    'host_label': None,
-}
 
 EXIT_OK = 0
 EXIT_ACTION_FAILED = 1
@@ -61,31 +52,6 @@ EXIT_STATE_NOT_SAVED = 4
 
 def _out(text):
     sys.stdout.write('%s\n' % text)
-
-
-class ConfigError(ValueError):
-    pass
-
-
-def load_config(path):
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (IOError, OSError) as exc:
-        raise ConfigError('cannot read %s: %s' % (path, exc))
-    except ValueError as exc:
-        raise ConfigError('%s is not valid JSON: %s' % (path, exc))
-    if not isinstance(data, dict):
-        raise ConfigError('%s must hold a JSON object' % path)
-    extra = dict(EXTRA_KEYS)
-    for key in list(data):
-        if key in EXTRA_KEYS:
-            extra[key] = data.pop(key)
-    try:
-        policy = cleanup_policy.Policy.from_dict(data)
-    except (cleanup_policy.PolicyError, TypeError) as exc:
-        raise ConfigError('%s: %s' % (path, exc))
-    return policy, extra
 
 
 def _parser():
@@ -147,6 +113,11 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
     if args.check_config:
         _out('reaper-cleanup: %s is valid' % args.config)
         return EXIT_OK
+    for unit in args.unpark:
+        problem = unit_names.check_pattern(unit, allow_glob=False)
+        if problem:
+            sys.stderr.write('reaper-cleanup: configuration error: --unpark %r: %s\n' % (unit, problem))
+            return EXIT_CONFIG
     if args.dry_run:
         policy.dry_run = True
     try:
@@ -157,7 +128,7 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
         return EXIT_OK
     try:
         if args.unpark or args.unpark_all:
-            return _unpark(args.unpark, args.unpark_all, extra, journal)
+            return _unpark([unit_names.normalize(u) for u in args.unpark], args.unpark_all, extra, journal)
         return _run(policy, extra, journal, scanner, now, args.json)
     finally:
         lock.release()

@@ -24,6 +24,8 @@ Stdlib only: the timer runs it on hosts without Ansible.
 
 from __future__ import absolute_import, division, print_function
 
+from . import cleanup_state
+
 __metaclass__ = type
 
 HISTORY_LEN = 96
@@ -260,23 +262,12 @@ def prune_actions(state, now):
     state['actions'] = actions_last_hour(state, now)
 
 
-class _Problem:
-    def __init__(self, kind, message):
-        self.kind = kind
-        self.message = message
-
-    def __str__(self):
-        return self.message
-
-
 def load_state(path):
-    """(state, problem) from ``cleanup_state.load``; problem is None or has ``kind`` and ``message``.
+    """(state, problem) from ``cleanup_state.load``, the state with every key this module uses.
 
     A state with a problem is never used for decisions and never saved over."""
-    from . import cleanup_state
-
     state, problem = cleanup_state.load(path)
-    if isinstance(problem, list):  # older cleanup_state: a list of warnings, the file was reset
-        problem = _Problem('corrupt', '; '.join(problem)) if problem else None
+    for key in ('zombies', 'units', 'cooldowns', 'counters'):
+        state.setdefault(key, {})
     state.setdefault('actions', [])
     return state, problem

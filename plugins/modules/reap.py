@@ -312,6 +312,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.reaper.systemd.plugins.module_utils import (
+    cleanup_config,
     cleanup_memory,
     cleanup_policy,
     cleanup_state,
@@ -368,15 +369,6 @@ def _scanner(module, backend, min_zombie_age):
     return run
 
 
-def _policy(module, params):
-    # the policy takes the fields it knows; the others are this module's own options
-    fields = dict((name, params[name]) for name in cleanup_policy.Policy.FIELDS if name in params)
-    try:
-        return cleanup_policy.Policy(**fields)
-    except cleanup_policy.PolicyError as exc:
-        module.fail_json(msg="Invalid option: %s" % exc)
-
-
 def _unpark_names(module, names):
     out = []
     for name in names:
@@ -393,7 +385,10 @@ def _unpark_names(module, names):
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
-    policy = _policy(module, params)
+    try:
+        policy, _extra = cleanup_config.from_params(params)
+    except cleanup_config.ConfigError as exc:
+        module.fail_json(msg="Invalid option: %s" % exc)
     unpark = _unpark_names(module, params["unpark"])
 
     scanner = _scanner(module, params["backend"], policy.min_zombie_age)

@@ -350,3 +350,11 @@ def test_unpark_refuses_an_unusable_state(env, capsys):
         handle.write("{")
     assert cc.main(["--config", write_config(), "--unpark-all"], journal=journal) == 3
     assert open(paths["state_path"]).read() == "{"
+
+
+@pytest.mark.parametrize("bad", ["-x.service", "a*", "../etc"])
+def test_unpark_refuses_a_bad_unit_name(env, capsys, bad):
+    paths, write_config, journal = env
+    assert cc.main(["--config", write_config(), "--unpark=%s" % bad], journal=journal) == 2
+    assert "--unpark" in capsys.readouterr().err
+    assert not os.path.exists(paths["state_path"])

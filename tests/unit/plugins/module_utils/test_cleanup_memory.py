@@ -156,3 +156,22 @@ def test_hourly_budget_is_a_sliding_window():
     assert cm.budget_remaining(state, policy, NOW + 700) == 1
     cm.prune_actions(state, NOW)
     assert state['actions'] == [NOW - 3000, NOW - 10, NOW - 5]
+
+
+def test_zombie_first_seen_kept_and_rate():
+    state = _state()
+    table = _Table({101: _P(5000), 102: _P(5001)})
+    cm.record_scan(state, _facts([101]), table, now=1000.0)
+    cm.record_scan(state, _facts([101, 102]), table, now=4600.0)
+    assert state['zombies']['101:5000']['first_seen'] == 1000.0
+    assert state['zombies']['102:5001']['first_seen'] == 4600.0
+    assert cm.zombie_rate_per_hour(state, 'f.service') == 1.0
+    cm.record_scan(state, _facts([]), table, now=8200.0)
+    assert state['zombies'] == {}, 'reaped zombies are forgotten'
+
+
+def test_cooldown_with_a_plain_number():
+    state = _state()
+    assert cm.cooldown_until(state, 'f.service', 600) is None
+    cm.mark_action(state, 'f.service', 1000.0)
+    assert cm.cooldown_until(state, 'f.service', 600) == 1600.0
