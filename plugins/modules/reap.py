@@ -26,7 +26,7 @@ description:
   - Each action is written to the journal before it is taken (C(SYSLOG_IDENTIFIER=reaper-systemd), one
     C(MESSAGE_ID) per action kind, C(UNIT=), C(OBJECT_PID=), C(REASON=)), and the state is re-read after it;
     the result says what really changed (a killed process that stays a zombie is reported as not cleaned).
-  - Shares a lock (C(/run/reaper-systemd/lock)) and its memory (C(/var/lib/reaper-systemd/state.json): zombie
+  - Shares a lock (C(/run/reaper-systemd/lock)) and its memory (C(/var/lib/reaper-systemd/state.json) with zombie
     sightings, cool-downs, back-off, parked units, the hourly action budget) with the cleanup timer of the role
     C(reaper.systemd.cleanup_timer), so two cleanups never run at once and both keep the same brakes.
   - Each action is recorded in the state file before it is taken; if the state cannot be saved, the action is not
@@ -35,7 +35,7 @@ description:
   - The task fails when an action failed or timed out (the result still lists everything that happened), so
     C(serial) and C(max_fail_percentage) stop a rollout that goes wrong.
   - Zombie thresholds rest on how long a zombie has been observed (RV(plan[].evidence)), not on the age of the
-    process: a zombie seen for the first time counts as new. With O(zombie_wait) the module takes a second look
+    process; a zombie seen for the first time counts as new. With O(zombie_wait) the module takes a second look
     after that many seconds at most, so a long-standing zombie factory is handled in one run.
 author:
   - reaper.systemd maintainers (@reaper-systemd)
