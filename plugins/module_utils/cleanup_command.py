@@ -258,6 +258,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
                     paused=paused,
                     units_parked=len(cleanup_memory.parked_units(state)),
                     budget_remaining=cleanup_memory.budget_remaining(state, policy, finished),
+                    host_label=extra.get('host_label'),
                 ),
             )
         except OSError as exc:

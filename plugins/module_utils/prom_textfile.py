@@ -82,12 +82,21 @@ def write(directory, samples, file_name=FILE_NAME):
 
 
 def samples_from(
-    facts, counters, started, finished, state_problem=None, paused=False, units_parked=0, budget_remaining=None
+    facts,
+    counters,
+    started,
+    finished,
+    state_problem=None,
+    paused=False,
+    units_parked=0,
+    budget_remaining=None,
+    host_label=None,
 ):
     """Build the sample list from scan facts, the cumulative action counters
     ({'action|result': n}), the run's timing and the brakes: ``state_problem``
     (None or the kind), ``paused``, ``units_parked`` and ``budget_remaining``
-    (None: unknown, not exported)."""
+    (None: unknown, not exported). With ``host_label`` (the inventory name)
+    every sample gets a ``host`` label."""
     samples = []
     units = facts.get('units') or {}
     for metric, key in (
@@ -114,4 +123,6 @@ def samples_from(
     samples.append(('reaper_units_parked', None, int(units_parked)))
     if budget_remaining is not None:
         samples.append(('reaper_actions_budget_remaining', None, int(budget_remaining)))
+    if host_label:
+        samples = [(name, dict(labels or {}, host=host_label), value) for name, labels, value in samples]
     return samples

@@ -358,3 +358,25 @@ def test_unpark_refuses_a_bad_unit_name(env, capsys, bad):
     assert cc.main(["--config", write_config(), "--unpark=%s" % bad], journal=journal) == 2
     assert "--unpark" in capsys.readouterr().err
     assert not os.path.exists(paths["state_path"])
+
+
+def test_check_deployment_names_the_role_variable(tmp_path, capsys):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"units": ["app"], "actions": ["restart_unit"], "paused": True}))
+    assert cc.main(["--check-deployment", str(good)]) == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"units": ["app"], "max_actions": -1}))
+    assert cc.main(["--check-deployment", str(bad)]) == 2
+    assert "cleanup_timer_max_actions" in capsys.readouterr().err
+
+
+def test_metrics_carry_the_host_label_and_the_brakes(env, leftover):
+    paths, write_config, journal = env
+    config = write_config(actions=["kill_leftovers"], dry_run=True, host_label="web-1", max_actions_per_hour=7)
+    assert cc.main(["--config", config], journal=journal, scanner=Scanner([_before(leftover.pid)])) == 0
+    metrics = open(os.path.join(paths["textfile_dir"], "reaper_systemd.prom")).read()
+    assert 'reaper_paused{host="web-1"} 0' in metrics
+    assert 'reaper_units_parked{host="web-1"} 0' in metrics
+    assert 'reaper_actions_budget_remaining{host="web-1"} 7' in metrics
+    assert 'reaper_state_problem{host="web-1",kind="corrupt"} 0' in metrics
+    assert 'reaper_unit_leftovers{host="web-1",unit="leaky.service"} 1' in metrics
