@@ -59,6 +59,15 @@ def _units(state):
     return units
 
 
+def _unit_entry(state, name):
+    """The bookkeeping dict of one unit (a malformed entry starts afresh)."""
+    units = _units(state)
+    entry = units.get(name)
+    if not isinstance(entry, dict):
+        entry = units[name] = {}
+    return entry
+
+
 def record_scan(state, facts, table=None, now=0.0):
     """Record the zombies of a scan and fill ``zombie_seen_s`` into its items.
 
@@ -75,20 +84,22 @@ def record_scan(state, facts, table=None, now=0.0):
         pid = item.get('pid')
         proc = processes.get(pid)
         key = zombie_key(pid, getattr(proc, 'starttime', None))
-        first = (previous.get(key) or {}).get('first_seen', now)
+        entry = previous.get(key)
+        first = entry.get('first_seen', now) if isinstance(entry, dict) else now
         if not isinstance(first, (int, float)) or isinstance(first, bool) or first > now:
             first = now
         seen[key] = {'first_seen': first, 'last_seen': now, 'unit': unit, 'ppid': item.get('ppid')}
         item['zombie_seen_s'] = round(max(0.0, now - first), 3)
 
-    units = _units(state)
     for name, unit in (facts.get('units') or {}).items():
         zombies = unit.get('zombies') or []
         for item in zombies:
             note(item, name)
-        entry = units.setdefault(name, {})
+        entry = _unit_entry(state, name)
         entry['last_seen'] = now
-        history = entry.setdefault('zombie_history', [])
+        history = entry.get('zombie_history')
+        if not isinstance(history, list):
+            history = entry['zombie_history'] = []
         count = (unit.get('counts') or {}).get('zombies', len(zombies))
         history.append([round(now, 3), count])
         del history[:-HISTORY_LEN]
@@ -104,11 +115,15 @@ def prune_units(state, now):
     units = _units(state)
     cooldowns = state.setdefault('cooldowns', {})
     for name in list(units):
-        entry = units[name] if isinstance(units[name], dict) else {}
+        entry = _unit_entry(state, name)
         last = entry.get('last_seen')
+        if isinstance(last, bool) or not isinstance(last, (int, float)):
+            # an entry from before last_seen was kept (a migrated state): the clock starts now
+            entry['last_seen'] = now
+            continue
         if entry.get('parked'):
             continue
-        if not isinstance(last, (int, float)) or now - last > UNIT_RETENTION_S:
+        if now - last > UNIT_RETENTION_S:
             del units[name]
             cooldowns.pop(name, None)
     for name in list(cooldowns):
@@ -132,7 +147,8 @@ def zombie_seen_s(state, pid, starttime, now):
 
 def zombie_rate_per_hour(state, unit):
     """Zombies gained per hour over the recorded history (None with < 2 points)."""
-    history = (_units(state).get(unit) or {}).get('zombie_history') or []
+    entry = _units(state).get(unit)
+    history = (entry.get('zombie_history') if isinstance(entry, dict) else None) or []
     if len(history) < 2:
         return None
     (t0, c0), (t1, c1) = history[0], history[-1]
@@ -143,7 +159,8 @@ def zombie_rate_per_hour(state, unit):
 
 def ineffective(state, unit):
     """Actions in a row on ``unit`` that did not fix it."""
-    return int(_number((_units(state).get(unit) or {}).get('ineffective'), 0))
+    entry = _units(state).get(unit)
+    return int(_number(entry.get('ineffective') if isinstance(entry, dict) else 0, 0))
 
 
 def effective_cooldown(state, unit, policy):
@@ -203,7 +220,7 @@ def undo_mark(state, token):
 def record_outcome(state, unit, result, policy, now):
     """Back-off and parking after an action. Returns the parking entry when
     this outcome parked the unit, else None."""
-    entry = _units(state).setdefault(unit, {})
+    entry = _unit_entry(state, unit)
     if result in EFFECTIVE_RESULTS:
         entry['ineffective'] = 0
         return None
@@ -223,7 +240,8 @@ def record_outcome(state, unit, result, policy, now):
 
 def parked(state, unit):
     """The parking entry ({since, reason}) of ``unit``, or None."""
-    entry = (_units(state).get(unit) or {}).get('parked')
+    entry = _units(state).get(unit)
+    entry = entry.get('parked') if isinstance(entry, dict) else None
     return entry if isinstance(entry, dict) else None
 
 
@@ -234,7 +252,7 @@ def parked_units(state):
 def unpark(state, unit):
     """Reset parking and back-off of ``unit``. True when it was parked."""
     entry = _units(state).get(unit)
-    if not entry:
+    if not isinstance(entry, dict):
         return False
     was = bool(entry.pop('parked', None))
     entry['ineffective'] = 0

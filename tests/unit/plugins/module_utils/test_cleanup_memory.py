@@ -175,3 +175,23 @@ def test_cooldown_with_a_plain_number():
     assert cm.cooldown_until(state, 'f.service', 600) is None
     cm.mark_action(state, 'f.service', 1000.0)
     assert cm.cooldown_until(state, 'f.service', 600) == 1600.0
+
+
+def test_a_migrated_unit_entry_without_last_seen_keeps_its_cooldown_for_seven_days():
+    state = _state()
+    state['units']['old.service'] = {'zombie_history': [[1.0, 2]]}
+    state['cooldowns']['old.service'] = NOW - 10
+    cm.record_scan(state, _facts([]), None, NOW)
+    assert state['cooldowns']['old.service'] == NOW - 10
+    cm.record_scan(state, _facts([]), None, NOW + 7 * DAY + 1)
+    assert 'old.service' not in state['units'] and 'old.service' not in state['cooldowns']
+
+
+def test_malformed_entries_start_afresh_instead_of_crashing():
+    state = _state()
+    state['units']['f.service'] = 'garbage'
+    state['zombies']['201:7'] = 'garbage'
+    facts = _facts([201])
+    cm.record_scan(state, facts, _Table({201: _P(7)}), NOW)
+    assert _seen(facts) == {201: 0.0}
+    assert state['units']['f.service']['last_seen'] == NOW
