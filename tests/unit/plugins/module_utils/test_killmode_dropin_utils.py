@@ -86,7 +86,7 @@ def test_good_settings_pass():
         ({"tasks_max": "lots"}, "positive number"),
         ({"send_sigkill": "maybe"}, "must be a boolean"),
         ({"exit_type": "whenever"}, "exit_type 'whenever'"),
-        ({"killmode": "mixed"}, "unknown setting 'killmode'"),
+        ({"killmode": "mixed"}, "unknown key 'killmode'"),
         ({"kill_mode": ["mixed"]}, "single value"),
     ],
 )
