@@ -21,7 +21,7 @@ import sys
 import time
 
 from . import cleanup_state, prom_textfile, remediation
-from .cleanup_config import CONFIG_PATH, EXTRA_KEYS, ConfigError, load_config  # noqa: F401 (re-exported)
+from .cleanup_config import CONFIG_PATH, ConfigError, load_config
 from .cleanup_lock import CleanupLock, LockHeld
 from .journal import Journal
 from .safe_signal import Guard

@@ -14,6 +14,7 @@ regenerates the "Input validation" table (a test checks it is current).
 
 from __future__ import absolute_import, division, print_function
 
+import math
 import os
 import sys
 
@@ -229,7 +230,7 @@ SURFACES = (
 
 def shown(value):
     """A value as the table shows it (a float NaN and the text "nan" must look different)."""
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         return "NaN"
     if value == INF and isinstance(value, float):
         return "+Inf"

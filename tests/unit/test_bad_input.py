@@ -213,7 +213,7 @@ def _run_module(module, args, option, value):
 @pytest.mark.parametrize("option, value", _params("reap"))
 def test_reap_refuses(option, value, tmp_path, monkeypatch, module_exits, no_signals):
     scans = []
-    monkeypatch.setattr(reap, "scan", lambda options: scans.append(options))
+    monkeypatch.setattr(reap, "scan", scans.append)
     args = {
         "units": ["app"],
         "actions": ["kill_leftovers"],
@@ -231,7 +231,7 @@ def test_reap_refuses(option, value, tmp_path, monkeypatch, module_exits, no_sig
 @pytest.mark.parametrize("option, value", _params("process_facts"))
 def test_process_facts_refuses(option, value, tmp_path, monkeypatch, module_exits, no_signals):
     scans = []
-    monkeypatch.setattr(process_facts, "scan", lambda options: scans.append(options))
+    monkeypatch.setattr(process_facts, "scan", scans.append)
     monkeypatch.chdir(str(tmp_path))
     kind, result = _run_module(process_facts, {option: value}, option, value)
     assert kind in ("fail", "ansible-core-overflow"), result
@@ -293,7 +293,7 @@ def test_cleanup_json_refuses(option, value, tmp_path, capsys, no_signals):
 
     scans = []
     journal = Journal(stream=io.StringIO(), enabled=False)
-    rc = cleanup_command.main(["--config", path], journal=journal, scanner=lambda units: scans.append(units))
+    rc = cleanup_command.main(["--config", path], journal=journal, scanner=scans.append)
     assert rc == 2
     assert option in capsys.readouterr().err
     assert _files(tmp_path) == [path], "nothing is written"

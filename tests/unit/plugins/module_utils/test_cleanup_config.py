@@ -5,6 +5,7 @@
 from __future__ import absolute_import, division, print_function
 
 import json
+import math
 import os
 
 import pytest
@@ -122,7 +123,7 @@ def test_check_deployment_converts_like_the_role_and_names_the_variable():
 def test_any_json_value_for_grace_is_either_a_bounded_finite_number_or_refused_by_name(tmp_path_factory, value):
     tmp_path = tmp_path_factory.mktemp("cfg")
     path = _write(tmp_path, None, text=json.dumps({"units": ["app"], "grace": value}))
-    good = isinstance(value, float) and value == value and 0 <= value <= 3600
+    good = isinstance(value, float) and not math.isnan(value) and 0 <= value <= 3600
     try:
         policy, _extra = cfg.load_config(path)
     except cfg.ConfigError as exc:
