@@ -141,7 +141,7 @@ REAP = dict(
     paused=_bool(exact=False),
     # names only (no glob, '*' alone means all)
     unpark=[[""], [NEWLINE], [NUL], [DASH], ["app.service\n"], ["../etc"], ["a b"], ["app*"], {"a": 1}],
-    **_ANSIBLE_EXTRA
+    **_ANSIBLE_EXTRA,
 )
 
 PROCESS_FACTS = {
