@@ -612,3 +612,112 @@ def test_zombie_items_leave_the_observed_time_to_memory(host):
     host.add_process(101, 100, "child", state="Z", cgroup=SVC % "factory.service", start=ticks_at(10))
     zombie = host.scan().facts["units"]["factory.service"]["zombies"][0]
     assert zombie["zombie_seen_s"] is None and zombie["age_s"] > 0
+
+
+# -- by-design and never-ours units: reported honestly, without noise ----------
+
+
+def test_by_design_killmode_and_survivors_are_info_with_why(host):
+    host.add_unit(
+        "cron.service",
+        MainPID=1900,
+        ExecMainPID=1900,
+        ControlGroup=SVC % "cron.service",
+        InvocationID="new",
+        KillMode="process",
+        InactiveExitTimestampMonotonic=int(5000e6),
+    )
+    host.add_process(
+        1900, 1, "cron", cgroup=SVC % "cron.service", start=ticks_at(5000.1), environ={"INVOCATION_ID": "new"}
+    )
+    # a job started by the previous cron: it runs to its end on purpose
+    host.add_process(
+        1901,
+        1,
+        "backup.sh",
+        session=1850,
+        cgroup=SVC % "cron.service",
+        start=ticks_at(4000),
+        environ={"INVOCATION_ID": "old"},
+    )
+    facts = host.scan().facts
+    assert facts["units"]["cron.service"]["counts"]["survivors"] == 1  # the count stays reported
+    found = dict((f["code"], f) for f in facts["findings"] if f["unit"] == "cron.service")
+    assert sorted(found) == ["survivors", "weak_killmode"]
+    for code in ("survivors", "weak_killmode"):
+        assert found[code]["severity"] == "info"
+        assert "by design (a job cron started runs to its end across a restart of cron)" in found[code]["summary"]
+        assert found[code]["evidence"]["by_design"] is True
+        assert found[code]["evidence"]["source"] == "Debian's cron unit"
+        assert "kill_survivors" not in found[code]["remedy"]
+    assert found["survivors"]["evidence"]["pids"] == [1901]
+
+
+def test_by_design_unit_with_another_killmode_leaks_again(host):
+    # ssh.service given KillMode=mixed by a drop-in: processes left behind are not by design
+    host.add_unit(
+        "ssh.service",
+        ActiveState="failed",
+        SubState="failed",
+        KillMode="mixed",
+        ControlGroup=SVC % "ssh.service",
+        InvocationID="s1",
+    )
+    host.add_process(2000, 1, "sshd", session=1990, cgroup=SVC % "ssh.service", environ={"INVOCATION_ID": "s1"})
+    facts = host.scan().facts
+    leftovers = [f for f in facts["findings"] if f["code"] == "leftovers"][0]
+    assert leftovers["severity"] == "warning"
+    assert "by_design" not in leftovers["evidence"] and "by design" not in leftovers["summary"]
+    assert "kill_leftovers" in leftovers["remedy"]
+
+
+def test_ordinary_killmode_process_keeps_its_warning(host):
+    host.add_unit(
+        "legacy.service",
+        ActiveState="inactive",
+        SubState="dead",
+        KillMode="process",
+        ControlGroup=SVC % "legacy.service",
+        InvocationID="l1",
+    )
+    host.add_process(2100, 1, "child", session=2090, cgroup=SVC % "legacy.service", environ={"INVOCATION_ID": "l1"})
+    facts = host.scan().facts
+    weak = [f for f in facts["findings"] if f["code"] == "weak_killmode"][0]
+    assert weak["severity"] == "warning" and "by design" not in weak["summary"]
+    assert "by_design" not in weak["evidence"]
+
+
+def test_never_ours_findings_suggest_no_action(host):
+    host.add_unit(
+        "systemd-logind.service",
+        MainPID=2200,
+        ExecMainPID=2200,
+        ControlGroup=SVC % "systemd-logind.service",
+        InvocationID="new",
+        KillMode="process",
+        InactiveExitTimestampMonotonic=int(5000e6),
+    )
+    host.add_process(
+        2200,
+        1,
+        "systemd-logind",
+        cgroup=SVC % "systemd-logind.service",
+        start=ticks_at(5000.1),
+        environ={"INVOCATION_ID": "new"},
+    )
+    host.add_process(
+        2201,
+        1,
+        "old-helper",
+        session=2100,
+        cgroup=SVC % "systemd-logind.service",
+        start=ticks_at(4000),
+        environ={"INVOCATION_ID": "old"},
+    )
+    facts = host.scan().facts
+    found = [f for f in facts["findings"] if f["unit"] == "systemd-logind.service"]
+    assert sorted(f["code"] for f in found) == ["survivors", "weak_killmode"]
+    for item in found:
+        assert item["remedy"].startswith("Not ours to act on")
+        assert "actions:" not in item["remedy"] and "killmode_hardening_units" not in item["remedy"]
+        assert item["evidence"]["never_ours"] is True and item["evidence"]["pattern"] == "systemd-*"
