@@ -180,26 +180,11 @@ def classify(unit, allow=()):
     """Which tier ``unit`` is in, and whether ``allow`` lifts it, as a plain dict.
 
     ``tier`` is 'never_ours', 'by_design' or None; ``allowed`` says whether an
-    action may touch the unit (never for never-ours, by design only if lifted).
+    action may touch the unit (never for never-ours, by design only if lifted);
+    ``reason`` is the sentence an operator reads when a unit is left alone.
     """
     unit = unit_names.normalize(unit)
-    found = never_ours_entry(unit)
-    if found:
-        return {
-            "name": unit,
-            "tier": "never_ours",
-            "pattern": found[0],
-            "why": found[1],
-            "kill_mode": None,
-            "source": None,
-            "allowed": False,
-        }
-    entry = by_design(unit)
-    if entry is not None:
-        data = entry.as_dict()
-        data.update(name=unit, tier="by_design", allowed=lifted(unit, allow))
-        return data
-    return {
+    data = {
         "name": unit,
         "tier": None,
         "pattern": None,
@@ -207,7 +192,26 @@ def classify(unit, allow=()):
         "kill_mode": None,
         "source": None,
         "allowed": True,
+        "reason": None,
     }
+    found = never_ours_entry(unit)
+    entry = by_design(unit)
+    if found:
+        data.update(
+            tier="never_ours",
+            pattern=found[0],
+            why=found[1],
+            allowed=False,
+            reason="%s is never ours (%s)" % (unit, found[1]),
+        )
+    elif entry is not None:
+        data.update(entry.as_dict())
+        data.update(
+            tier="by_design",
+            allowed=lifted(unit, allow),
+            reason="%s sets KillMode=%s by design (%s; %s)" % (unit, entry.kill_mode, entry.why, entry.source),
+        )
+    return data
 
 
 def hardening_exemptions(allow=()):
