@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 name: unit_exemptions
 short_description: The built-in exemptions of reaper.systemd, for roles that cannot import Python
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Answers from the one definition of the services the collection does not act on
     (C(plugins/module_utils/unit_exemptions.py)), so that M(reaper.systemd.reap), the cleanup timer and the
