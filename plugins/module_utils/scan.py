@@ -172,7 +172,7 @@ def _host_facts(options, paths, table, analysis, is_systemd, version, view):
     pid_max = _read_int(os.path.join(paths.proc_root, "sys", "kernel", "pid_max"))
     threads_max = _read_int(os.path.join(paths.proc_root, "sys", "kernel", "threads-max"))
     privilege = _privilege(paths.proc_root)
-    if table.environ_denied:
+    if table.environ_denied or table.namespace_denied:
         privilege = "limited"
     return {
         "systemd": is_systemd,
@@ -189,9 +189,16 @@ def _host_facts(options, paths, table, analysis, is_systemd, version, view):
         "thread_usage": _ratio(threads, threads_max),
         "zombies_outside_units": _capped(analysis.zombies_outside_units, options.max_items),
         "unattributed_escapes": _capped(analysis.unattributed_escapes, options.max_items),
+        "containers": _containers(analysis.containers, options.max_items),
         "environ_denied": table.environ_denied,
         "unreadable_processes": table.unreadable,
     }
+
+
+def _containers(containers, limit):
+    """Container cgroups with the most handed-off processes first (capped like every list)."""
+    ordered = sorted(containers.values(), key=lambda c: (-c["processes"], c["cgroup"]))
+    return [dict(entry) for entry in ordered[: int(limit)]]
 
 
 def _unit_facts(unit, leaks, max_items):
