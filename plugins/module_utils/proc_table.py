@@ -26,6 +26,7 @@ VANISHED = (errno.ENOENT, errno.ESRCH)
 # be read (no CAP_SYS_PTRACE for another user's process): neither "host" nor
 # "container" can be claimed.
 NAMESPACE_DENIED = "denied"
+_UNREAD = object()
 
 PSUTIL_STATES = {
     "running": "R",
@@ -129,6 +130,41 @@ def _real_uid(status_text):
     return None
 
 
+def nspid(status_text):
+    """The ``NSpid`` entries of a /proc/PID/status text (outermost namespace first), or None."""
+    for line in status_text.splitlines():
+        if line.startswith("NSpid:"):
+            values = line.split()[1:]
+            try:
+                return [int(v) for v in values] or None
+            except ValueError:
+                return None
+    return None
+
+
+def host_pid_namespace(proc_root="/proc"):
+    """PID 1's namespace as ``proc_root`` shows it (``ns/pid`` link text), or None.
+
+    Where ``/proc/1/ns/pid`` cannot be read (a sandbox may deny it even to
+    root), this process's own namespace stands in when its ``NSpid`` has a
+    single entry: it then lives in the namespace ``proc_root`` belongs to,
+    which is PID 1's. The scan and the signalling both decide with this one
+    answer.
+    """
+    try:
+        return os.readlink(os.path.join(proc_root, "1", "ns", "pid"))
+    except OSError:
+        pass
+    try:
+        with open(os.path.join(proc_root, "self", "status")) as handle:
+            own = nspid(handle.read())
+        if own is not None and len(own) == 1:
+            return os.readlink(os.path.join(proc_root, "self", "ns", "pid"))
+    except OSError:
+        pass
+    return None
+
+
 def invocation_id_from_environ(raw):
     for entry in raw.split(b"\0"):
         if entry.startswith(b"INVOCATION_ID="):
@@ -160,6 +196,7 @@ class ProcessTable:
         self._environ_reader = environ_reader or self._read_environ_procfs
         self._invocations = {}
         self._namespaces = {}
+        self._host_namespace = _UNREAD
         self.environ_denied = 0
         self.namespace_denied = 0
         self.unreadable = 0
@@ -209,7 +246,9 @@ class ProcessTable:
 
     def host_pid_namespace(self):
         """PID 1's namespace as this scanner's /proc shows it (a container's own init inside one)."""
-        return self.pid_namespace(1)
+        if self._host_namespace is _UNREAD:
+            self._host_namespace = host_pid_namespace(self.proc_root) or NAMESPACE_DENIED
+        return self._host_namespace
 
     def _read_namespace(self, pid):
         return os.readlink(os.path.join(self.proc_root, str(pid), "ns", "pid"))

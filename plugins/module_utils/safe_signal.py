@@ -31,7 +31,7 @@ import select
 import signal
 import time
 
-from .proc_table import StatFields, read_at
+from .proc_table import StatFields, host_pid_namespace, nspid, read_at
 
 __metaclass__ = type
 
@@ -77,23 +77,6 @@ def parse_stat(text):
         'flags': fields.flags,
         'starttime': fields.starttime,
     }
-
-
-def nspid(status_text):
-    """The ``NSpid`` entries of a /proc/PID/status text (outermost namespace first), or None."""
-    for line in status_text.splitlines():
-        if line.startswith('NSpid:'):
-            values = line.split()[1:]
-            try:
-                return [int(v) for v in values] or None
-            except ValueError:
-                return None
-    return None
-
-
-def _read_path(path):
-    with open(path) as handle:
-        return handle.read()
 
 
 def _read_at(dir_fd, name):
@@ -169,22 +152,9 @@ class Guard:
         self._host_pid_ns = None
 
     def host_pid_ns(self):
-        """The PID namespace of the host's init (``ns/pid`` link text), or None when unreadable.
-
-        Where ``/proc/1/ns/pid`` is not readable (a sandbox may deny it even to
-        root), this process's own namespace stands in when its ``NSpid`` has a
-        single entry: it then lives in the namespace ``/proc`` belongs to,
-        which is PID 1's."""
+        """The PID namespace of the host's init (``ns/pid`` link text), or None when unreadable."""
         if self._host_pid_ns is None:
-            try:
-                self._host_pid_ns = os.readlink(os.path.join(self.proc_root, '1', 'ns', 'pid'))
-            except OSError:
-                try:
-                    own = nspid(_read_path(os.path.join(self.proc_root, 'self', 'status')))
-                    if own is not None and len(own) == 1:
-                        self._host_pid_ns = os.readlink(os.path.join(self.proc_root, 'self', 'ns', 'pid'))
-                except OSError:
-                    pass
+            self._host_pid_ns = host_pid_namespace(self.proc_root)
         return self._host_pid_ns
 
     def check_namespace(self, pid, pid_ns=None, pid_chain=None):
