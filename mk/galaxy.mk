@@ -7,3 +7,14 @@
 
 role-docs: venv
 	python tools/role_docs.py
+
+# The built tarball, installed into an empty collections path, checked and run by FQCN
+# (tests/collection/): on this machine (no systemd as PID 1) and in a lab container with systemd.
+.PHONY: collection-test
+
+collection-test: venv lab-images
+	@rc=0; python -m pytest tests/collection -p no:cacheprovider $(PYTEST_ARGS) || rc=$$?; \
+	if [[ $$rc -eq 5 ]]; then echo "collection-test: pytest collected no test: that is a failure" >&2; exit 1; fi; \
+	exit $$rc
+
+EXTRA_TEST_STAGES += collection-test
