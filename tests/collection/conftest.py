@@ -105,6 +105,17 @@ def expected_files(tracked):
     return expected
 
 
+# What a reviewer wants to see of a run (tarball listing, site.yml output, changelog, introspect),
+# kept in tests/output/collection/ (ignored by git) as well as printed.
+EVIDENCE_DIR = ROOT / 'tests' / 'output' / 'collection'
+
+
+def keep(name, text):
+    EVIDENCE_DIR.mkdir(parents=True, exist_ok=True)
+    (EVIDENCE_DIR / name).write_text(text)
+    print(text)
+
+
 def run(cmd, env=None, cwd=None, check=True, timeout=1800):
     """Run a command; on failure the assertion shows its whole output."""
     proc = subprocess.run(

@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from conftest import ADHOC_JSON, json_of, run
+from conftest import ADHOC_JSON, json_of, keep, run
 
 MODULES = ('process_facts', 'reap', 'killmode_dropin')
 ROLES = ('cleanup_timer', 'killmode_hardening')
@@ -95,7 +95,7 @@ def test_roles_end_in_their_preflight_on_a_host_without_systemd(installed, user_
     )
     before = _snapshot(ROLE_PATHS)
     out = run(['ansible-playbook', '-i', str(local_inventory), '--diff', str(playbook)], env=user_env).stdout
-    print(out)
+    keep('preflight-no-systemd.txt', out)
     for role, what in (('killmode_hardening', 'no drop-in to write'), ('cleanup_timer', 'nothing to deploy')):
         message = re.search(r'"msg": "(reaper\.systemd\.%s: localhost does not run systemd as PID 1[^"]*)"' % role, out)
         assert message, 'no preflight message of %s' % role
@@ -159,7 +159,7 @@ def site_yml(installed, play_dir):
 
 def test_site_yml_runs_both_roles_and_the_users_handler_only_at_the_end(user_env, systemd_host, site_yml):
     out = run(['ansible-playbook', '-i', str(systemd_host['inventory']), '--diff', str(site_yml)], env=user_env).stdout
-    print(out)
+    keep('site-yml-run.txt', out)
     lines = out.splitlines()
     handler = [i for i, line in enumerate(lines) if line.startswith('RUNNING HANDLER [Restart myapp]')]
     role_tasks = [i for i, line in enumerate(lines) if line.startswith('TASK [reaper.systemd.')]

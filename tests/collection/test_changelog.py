@@ -16,7 +16,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import ROOT, run
+from conftest import ROOT, keep, run
 
 NEW_CONTENT = re.compile(r'\bnew (module|role|playbook|filter)s?\b', re.I)
 
@@ -33,7 +33,7 @@ def release(work_dir, tracked, user_env):
     date = datetime.date.today().isoformat()
     proc = run(['antsibull-changelog', 'release', '--version', version, '--date', date], env=env, cwd=tree)
     markdown = (tree / 'CHANGELOG.md').read_text()
-    print(markdown)
+    keep('CHANGELOG.md', markdown)
     changes = yaml.safe_load((tree / 'changelogs' / 'changelog.yaml').read_text())
     return {'tree': tree, 'version': version, 'output': proc.stdout, 'markdown': markdown, 'changes': changes}
 

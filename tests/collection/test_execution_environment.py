@@ -2,7 +2,7 @@
 
 import yaml
 
-from conftest import run
+from conftest import keep, run
 
 # ansible-builder leaves ansible-core (requirements.txt) out: the base image brings it.
 EXPECTED = {
@@ -17,7 +17,7 @@ EXPECTED = {
 def test_ansible_builder_introspect_reports_the_declared_requirements(installed, user_env):
     collections = installed.parent.parent.parent
     out = run(['ansible-builder', 'introspect', str(collections)], env=user_env).stdout
-    print(out)
+    keep('ansible-builder-introspect.txt', out)
     assert yaml.safe_load(out) == EXPECTED
 
 

@@ -4,7 +4,7 @@ import json
 import shutil
 import tarfile
 
-from conftest import JUNK, expected_files, run
+from conftest import JUNK, expected_files, keep, run
 
 
 def tarball_files(tarball):
@@ -14,7 +14,7 @@ def tarball_files(tarball):
 
 def test_tarball_lists_exactly_the_collection_files(tarball, tracked):
     listing = tarball_files(tarball)
-    print('\n'.join(['tarball %s:' % tarball.name] + ['  ' + name for name in listing]))
+    keep('tarball-listing.txt', '\n'.join(['tarball %s:' % tarball.name] + ['  ' + name for name in listing]) + '\n')
 
     expected = expected_files(tracked)
     assert sorted(set(listing) - expected) == [], 'in the tarball but not expected'
@@ -68,7 +68,7 @@ def test_the_files_users_need_are_in_the_tarball(tarball):
 
 def test_installed_collection_verifies_offline(installed, user_env):
     out = run(['ansible-galaxy', 'collection', 'verify', '--offline', 'reaper.systemd'], env=user_env).stdout
-    print(out)
+    keep('verify.txt', out)
     assert "Successfully verified that checksums for 'reaper.systemd:" in out
 
 

@@ -3,7 +3,7 @@ the cleanup timer runs it (stdlib only), with the Python of every lab image."""
 
 import pytest
 
-from conftest import run
+from conftest import keep, run
 
 LAB_TAGS = ('bookworm', 'trixie', 'bookworm-nopsutil')
 
@@ -31,7 +31,7 @@ print("python %d.%d: compiled %d files, imported %d module_utils" % (sys.version
 def test_compiles_and_imports_under_the_lab_python(installed, user_env, tag):
     out = run(['podman', 'run', '--rm', '--network', 'none', '-v', '%s:/collection:ro' % installed,
                'localhost/reaper-lab:%s' % tag, 'python3', '-I', '-B', '-c', PROBE], env=user_env).stdout  # fmt: skip
-    print(tag, out)
+    keep('python-%s.txt' % tag, out)
     modules = len(list((installed / 'plugins' / 'modules').glob('*.py')))
     utils = len(list((installed / 'plugins' / 'module_utils').glob('*.py')))
     assert 'compiled %d files, imported %d module_utils' % (modules + utils, utils) in out
