@@ -129,6 +129,7 @@ def run(cmd, env=None, cwd=None, check=True, timeout=1800):
         stderr=subprocess.STDOUT,
         text=True,
         timeout=timeout,
+        check=False,
     )
     if check:
         assert proc.returncode == 0, '%s exited %d:\n%s' % (' '.join(map(str, cmd)), proc.returncode, proc.stdout)

@@ -13,8 +13,8 @@ def entries():
     found = {}
     text = CATALOG.read_text()
     for block in re.split(r'^-- ', text, flags=re.M)[1:]:
-        first, _, rest = block.partition('\n')
-        header_text, _, body = rest.partition('\n\n')
+        first, rest = block.split('\n', 1)
+        header_text, body = rest.split('\n\n', 1)
         headers = dict(line.split(': ', 1) for line in header_text.splitlines())
         assert first not in found, 'message id %s appears twice' % first
         found[first] = (headers, body.strip())
