@@ -4,7 +4,8 @@
 #   make audit   scan localhost (or INVENTORY=...) and print a per-unit summary
 #   make test    run every test and quality gate, in order, with stage times
 #
-# Both install what they need (Debian packages, .venv from requirements-test.txt).
+# Both install what they need: audit only ansible-core (.venv-audit from requirements.txt), test
+# the Debian packages and the pinned test tools (.venv from requirements-test.txt).
 # Other stages can be run alone: make venv | unit | lint | sanity | molecule | molecule-NAME.
 # Makefiles in mk/*.mk add targets (the lab images come from there).
 
@@ -45,7 +46,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Debian packages the gates need: COMMAND=PACKAGE (py:MODULE=PACKAGE for Python modules).
 APT_PREREQS := git=git tar=tar shellcheck=shellcheck py:ensurepip=python3-venv py:venv=python3-venv
 
-# `make audit` targets localhost unless INVENTORY names an inventory.
+# `make audit` targets localhost unless INVENTORY names an inventory. It needs only ansible-core
+# (requirements.txt), in its own small virtualenv: not the test toolchain of .venv.
+AUDIT_VENV := $(ROOT)/.venv-audit
+AUDIT_STAMP := $(AUDIT_VENV)/.reaper-stamp
+AUDIT_APT_PREREQS := py:ensurepip=python3-venv py:venv=python3-venv
 AUDIT_INVENTORY := $(BUILD)/localhost.ini
 INVENTORY ?= $(AUDIT_INVENTORY)
 AUDIT_ARGS ?=
@@ -80,16 +85,23 @@ collection-link:
 
 # ---------------------------------------------------------------- audit
 
-$(AUDIT_INVENTORY):
+$(AUDIT_STAMP): requirements.txt
+	@bash tools/apt-ensure.sh $(AUDIT_APT_PREREQS)
+	@if [[ ! -x "$(AUDIT_VENV)/bin/python" ]]; then \
+		echo "audit: creating $(AUDIT_VENV) with $$($(PYTHON) --version)"; \
+		$(PYTHON) -m venv "$(AUDIT_VENV)"; \
+	fi
+	"$(AUDIT_VENV)/bin/python" -m pip install --quiet -r requirements.txt
+	@touch "$@"
+
+$(AUDIT_INVENTORY): Makefile
 	@mkdir -p "$(dir $@)"
 	@printf '%s\n' '[audit]' \
-		'localhost ansible_connection=local ansible_python_interpreter=$(VENV)/bin/python' > "$@"
+		'localhost ansible_connection=local ansible_python_interpreter=$(AUDIT_VENV)/bin/python' > "$@"
 
-audit: venv $(AUDIT_INVENTORY)
-	@if [[ ! -f playbooks/audit.yml ]]; then \
-		echo "audit: playbooks/audit.yml does not exist yet" >&2; exit 1; \
-	fi
-	ansible-playbook -i "$(INVENTORY)" playbooks/audit.yml $(AUDIT_ARGS)
+audit: $(AUDIT_STAMP) collection-link $(AUDIT_INVENTORY)
+	ANSIBLE_COLLECTIONS_PATH="$(COLLECTIONS_DIR)" \
+		"$(AUDIT_VENV)/bin/ansible-playbook" -i "$(INVENTORY)" playbooks/audit.yml $(AUDIT_ARGS)
 
 # Documentation through the collection link: make doc NAME=process_facts [TYPE=role|filter]
 NAME ?= process_facts
@@ -178,7 +190,7 @@ clean:
 	rm -rf build tests/output reaper-report .pytest_cache .ruff_cache
 
 distclean: clean
-	rm -rf .venv
+	rm -rf .venv .venv-audit
 
 # ---------------------------------------------------------------- extensions
 
