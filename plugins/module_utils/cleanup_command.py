@@ -204,6 +204,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
         guard=guard,
         age_s=getattr(before.table, 'age_s', None),
     )
+    remediation.log_parked(journal, the_plan)
     counters = state.setdefault('counters', {})
     results = []
     after_facts = before.facts

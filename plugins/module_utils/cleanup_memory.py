@@ -97,6 +97,10 @@ def record_scan(state, facts, table=None, now=0.0):
             note(item, name)
         entry = _unit_entry(state, name)
         entry['last_seen'] = now
+        if not any((unit.get('counts') or {}).values()):
+            # seen clean: whatever was done to it worked, the back-off starts afresh
+            entry.pop('awaiting_clean', None)
+            entry['ineffective'] = 0
         history = entry.get('zombie_history')
         if not isinstance(history, list):
             history = entry['zombie_history'] = []
@@ -222,17 +226,36 @@ def record_outcome(state, unit, result, policy, now):
     this outcome parked the unit, else None."""
     entry = _unit_entry(state, unit)
     if result in EFFECTIVE_RESULTS:
-        entry['ineffective'] = 0
+        # The action removed what it was for; whether the leak is fixed is known
+        # only from a later scan: clean (record_scan resets the streak) or the
+        # leak back (note_recurrence counts this action as ineffective).
+        entry['awaiting_clean'] = True
         return None
     if result not in INEFFECTIVE_RESULTS:
         return None
-    entry['ineffective'] = ineffective(state, unit) + 1
+    return _count_ineffective(entry, policy, now, 'last: %s' % result)
+
+
+def note_recurrence(state, unit, policy, now):
+    """The unit needs an action again although the last one cleaned it: that
+    action did not fix the leak (a service that leaks again right after each
+    restart). Counts it as ineffective once, so the cool-down doubles and the
+    unit is parked after ``park_after`` such rounds. Returns the parking entry
+    when this parked the unit, else None."""
+    entry = _units(state).get(unit)
+    if not isinstance(entry, dict) or not entry.pop('awaiting_clean', False):
+        return None
+    return _count_ineffective(entry, policy, now, 'the leak came back after the last one')
+
+
+def _count_ineffective(entry, policy, now, detail):
+    entry['ineffective'] = int(_number(entry.get('ineffective'), 0)) + 1
     park_after = int(_field(policy, 'park_after', DEFAULT_PARK_AFTER))
     if entry['ineffective'] >= park_after and not entry.get('parked'):
         entry['parked'] = {
             'since': now,
-            'reason': '%d actions in a row did not fix it (park_after=%d), last: %s'
-            % (entry['ineffective'], park_after, result),
+            'reason': '%d actions in a row did not fix it (park_after=%d), %s'
+            % (entry['ineffective'], park_after, detail),
         }
         return entry['parked']
     return None

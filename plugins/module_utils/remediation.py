@@ -96,6 +96,8 @@ class Plan:
         self.skipped = []
         # actions this run may take in all (follow-up restarts included): min(max_actions, hourly budget)
         self.budget = None
+        # units this plan parked because their leak came back after an action ({unit, reason})
+        self.parked = []
 
     def skip(self, kind, unit, reason, pid=None):
         self.skipped.append({'action': kind, 'unit': unit, 'pid': pid, 'reason': reason})
@@ -255,6 +257,9 @@ def plan(facts, processes, policy, state=None, now=None, guard=None, age_s=None)
             for kind in wanted:
                 result.skip(kind, name, 'denied: %s' % denied)
             continue
+        newly_parked = cleanup_memory.note_recurrence(memory, name, policy, now)
+        if newly_parked:
+            result.parked.append({'unit': name, 'reason': newly_parked['reason']})
         parking = cleanup_memory.parked(memory, name)
         if parking:
             for kind in wanted:
@@ -438,6 +443,18 @@ def _plan_unit(name, unit, zombies, policy, allowed, result, candidates, add_pro
                 evidence={'now_in': item.get('now_in'), 'route': item.get('route'), 'evidence': item.get('evidence')},
                 item=item,
             )
+
+
+def log_parked(journal, the_plan):
+    """Say in the journal which units the plan parked (their leak came back)."""
+    for entry in the_plan.parked:
+        journal.log(
+            'parked',
+            'reaper-systemd: %s parked: %s' % (entry['unit'], entry['reason']),
+            unit=entry['unit'],
+            reason=entry['reason'],
+            priority='warning',
+        )
 
 
 def default_runner(argv, timeout):

@@ -453,6 +453,8 @@ def _run(module, policy, scanner, params, unpark):
         guard=guard,
         age_s=getattr(before.table, "age_s", None),
     )
+    if not module.check_mode:
+        remediation.log_parked(journal, the_plan)
     result = {
         "changed": bool(unparked),
         "plan": [a.as_dict() for a in the_plan.actions],

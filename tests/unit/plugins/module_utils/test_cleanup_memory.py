@@ -111,7 +111,30 @@ def test_cooldown_doubles_after_each_ineffective_action_up_to_backoff_max():
     cm.record_outcome(state, 'u.service', 'failed', policy, NOW)
     assert cm.cooldown_until(state, 'u.service', policy) == NOW + 2000, 'capped at backoff_max'
     cm.record_outcome(state, 'u.service', 'done', policy, NOW)
-    assert cm.cooldown_until(state, 'u.service', policy) == NOW + 600, 'an action that helped resets the back-off'
+    assert cm.cooldown_until(state, 'u.service', policy) == NOW + 2000, 'cleaned, but fixed only once seen clean'
+    cm.record_scan(state, _facts([], unit='u.service'), _Table({}), NOW + 60)
+    assert cm.cooldown_until(state, 'u.service', policy) == NOW + 600, 'seen clean: the back-off starts afresh'
+
+
+def test_a_leak_that_comes_back_after_each_cleaning_action_backs_off_then_parks():
+    # A factory that leaks again right after every restart: each restart is 'done' (the old
+    # zombies are gone), but the unit needs the same action again: that did not fix the leak.
+    state = _state()
+    policy = _policy(cooldown=600, backoff_max=5000, park_after=3)
+    for round_ in range(2):
+        cm.mark_action(state, 'u.service', NOW)
+        assert cm.record_outcome(state, 'u.service', 'done', policy, NOW) is None
+        cm.record_scan(state, _facts([7 + round_], unit='u.service'), _Table({}), NOW + 1)
+        assert cm.note_recurrence(state, 'u.service', policy, NOW + 700) is None
+        assert cm.ineffective(state, 'u.service') == round_ + 1
+        assert cm.note_recurrence(state, 'u.service', policy, NOW + 701) is None, 'counted once per action'
+        assert cm.ineffective(state, 'u.service') == round_ + 1
+    assert cm.cooldown_until(state, 'u.service', policy) == NOW + 2400
+    cm.mark_action(state, 'u.service', NOW)
+    cm.record_outcome(state, 'u.service', 'done', policy, NOW)
+    parked = cm.note_recurrence(state, 'u.service', policy, NOW + 3000)
+    assert parked and 'the leak came back' in parked['reason'] and '3 actions in a row' in parked['reason']
+    assert cm.parked_units(state) == ['u.service']
 
 
 def test_unit_is_parked_after_park_after_ineffective_actions_and_unparked_by_name():

@@ -884,6 +884,40 @@ def test_ineffective_actions_back_off_then_park_the_unit(guard):
     assert jr.sent[-1]['REAPER_ACTION'] == 'parked'
 
 
+def test_a_restart_that_helps_only_until_the_next_leak_backs_off_then_parks(guard):
+    # Each restart clears the zombies it was for (done), and the unit leaks again: the planner
+    # counts the earlier restart as ineffective, doubles the cool-down and finally parks the unit.
+    state = _empty_state()
+    policy = _policy(actions=['restart_unit'], cooldown=100, min_zombie_age=0)
+    policy.park_after = 2
+    policy.backoff_max = 1000
+    jr = _journal()
+    now = NOW
+    pids = iter(range(300, 400))
+    for round_ in range(2):
+        facts = {'units': {'f.service': unit(zombies=[zombie(next(pids))])}}
+        plan = plan_at(facts, table(), policy, state=state, now=now, guard=guard)
+        assert kinds(plan) == [('restart_unit', 'f.service', None)], plan.skipped
+        fresh = {'units': {'f.service': unit(zombies=[])}}
+        results = rm.Executor(
+            policy, jr, rescan=lambda u, f=fresh: f, runner=FakeRunner(jr), clock=lambda at=now: at
+        ).run(plan, state)
+        assert results[0]['result'] == rm.DONE
+        now += 100 if round_ == 0 else 200
+        if round_ == 0:
+            again = {'units': {'f.service': unit(zombies=[zombie(next(pids))])}}
+            early = plan_at(again, table(), policy, state=state, now=now + 50, guard=guard)
+            assert early.actions == [] and 'doubled after 1 ineffective' in early.skipped[0]['reason']
+            now += 100
+    back = {'units': {'f.service': unit(zombies=[zombie(next(pids))])}}
+    parked = plan_at(back, table(), policy, state=state, now=now, guard=guard)
+    assert parked.actions == [] and parked.skipped[0]['reason'].startswith('parked since')
+    assert parked.parked == [{'unit': 'f.service', 'reason': parked.parked[0]['reason']}]
+    assert 'the leak came back' in parked.parked[0]['reason']
+    rm.log_parked(jr, parked)
+    assert jr.sent[-1]['REAPER_ACTION'] == 'parked'
+
+
 def test_hourly_budget_caps_the_plan(guard):
     state = _empty_state()
     for offset in range(1, 4):
