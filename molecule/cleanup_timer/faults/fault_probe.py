@@ -6,21 +6,32 @@
 # report. One call per run keeps the scenario fast (each module call through
 # podman exec costs about a second). Standard library only.
 #
-#   python3 fault_probe.py cursor
-#   python3 fault_probe.py journal CURSOR            reaper entries after CURSOR
-#   python3 fault_probe.py leftover UNIT             start + stop UNIT, print what stayed in its cgroup
-#   python3 fault_probe.py alive PID:STARTTIME...    which processes still exist (same start time)
-#   python3 fault_probe.py run SPEC_JSON             run the cleanup, collect the evidence
+#   python3 fault_probe.py setup SPEC_JSON    install files, reload systemd, read the deployment
+#   python3 fault_probe.py run SPEC_JSON      set a fault up, run the cleanup, collect the evidence
 #
-# SPEC_JSON: {"how": "service"|"command", "argv": [...] (command), "service": NAME,
-#             "state": PATH, "lock": PATH, "prom": PATH|null,
-#             "kill9_after": {"message_id": ID, "pid": N} (service only: SIGKILL the
-#             service's main process once the journal shows that audit entry)}
+# setup SPEC_JSON: {"dirs": [PATH], "files": {PATH: TEXT}, "service": NAME, "good_state": PATH}
+# run SPEC_JSON (every key but "how" optional; steps in this order):
+#   "fresh": true             the good state back (copied from "good_state"), no pause switch
+#   "config", "policy"        write the policy (JSON, root, 0644) to the config file
+#   "state_content" | "state_symlink"   write the state file, or make it a symlink
+#   "victim": {path, content} write a file the cleanup must never touch
+#   "leftover": UNIT          start and stop UNIT (KillMode=process): its left-overs
+#   "leftovers_known": [...]  left-overs of an earlier step, to report whether they live
+#   "factories": [UNIT...]    start UNIT afresh and wait until its main process holds zombies
+#   "pre_sh": SCRIPT          run with bash -euo pipefail before the cleanup
+#   "how": "service" | "command" | "none"   systemctl start, the command ("argv"), or no run
+#   "kill9_after": {message_id, pid}   (service) SIGKILL the main process once that audit line is in
+#   "repeat": {"seconds": N, "until": {"key": K, "contains": X} | {"key": K, "nonempty": true}}
+#                             (command, "--json" in argv) run again every second until the
+#                             last line of stdout (JSON) satisfies the condition
+#   "unpark_argv": [...]      run once before the cleanup (its rc, stdout, stderr are returned)
+#   "post_sh": SCRIPT         run with bash after the evidence is collected, whatever happened
 import fcntl
 import glob
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,20 +48,17 @@ def sh(argv, timeout=600):
 
 
 def cursor():
+    """A mark in the journal: now, as journalctl --since takes it. (An --after-cursor read
+    missed entries of the service's own process under load; journald's receive time does not.)"""
     subprocess.run(["journalctl", "--sync"], check=False)
-    _rc, out, _err = sh(["journalctl", "-q", "-n", "0", "--show-cursor"])
-    for line in out.splitlines():
-        if line.startswith("-- cursor: "):
-            return line[len("-- cursor: ") :]
-    # an empty journal has no cursor: everything is new
-    return ""
+    return "@%.6f" % time.time()
 
 
 def journal(after):
     subprocess.run(["journalctl", "--sync"], check=False)
     argv = ["journalctl", "--no-pager", "-o", "json"]
     if after:
-        argv += ["--after-cursor", after]
+        argv += ["--since", after]
     argv += ["SYSLOG_IDENTIFIER=%s" % IDENTIFIERS[0], "+", "SYSLOG_IDENTIFIER=%s" % IDENTIFIERS[1]]
     _rc, out, _err = sh(argv)
     keep = (
@@ -107,12 +115,66 @@ def leftover(unit):
     return in_cgroup_of(unit)
 
 
-def alive(specs):
-    out = {}
-    for spec in specs:
-        pid, start = spec.split(":")
-        out[spec] = starttime(int(pid)) == int(start)
+def alive(procs):
+    return dict(("%d" % p["pid"], starttime(p["pid"]) == p["starttime"]) for p in procs)
+
+
+def factory(unit, marker_dir):
+    """Start UNIT afresh (its 'started once' marker removed); wait for zombies of its main PID."""
+    sh(["systemctl", "stop", unit])
+    sh(["systemctl", "reset-failed", unit])
+    marker = os.path.join(marker_dir, unit[: -len(".service")] + ".started")
+    if os.path.exists(marker):
+        os.unlink(marker)
+    rc, _out, err = sh(["systemctl", "start", unit])
+    if rc != 0:
+        raise SystemExit("systemctl start %s failed: %s" % (unit, err))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        main_pid = int(service_show(unit).get("MainPID") or 0)
+        zombies = [p for p in children(main_pid) if state_of(p) == "Z"]
+        if zombies:
+            return len(zombies)
+        time.sleep(0.1)
+    raise SystemExit("%s holds no zombie after 20 s" % unit)
+
+
+def children(ppid):
+    out = []
+    for path in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(path) as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        if int(raw[raw.rindex(")") + 2 :].split()[1]) == ppid:
+            out.append(int(path.split("/")[2]))
     return out
+
+
+def state_of(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()[0]
+
+
+def bash(script):
+    rc, out, err = sh(["bash", "-euo", "pipefail", "-c", script])
+    if rc != 0:
+        raise SystemExit("script failed (rc=%d): %s%s\n%s" % (rc, out, err, script))
+    return out
+
+
+def write_file(path, text, mode=0o644):
+    if os.path.islink(path):
+        os.unlink(path)
+    with open(path, "w") as handle:
+        handle.write(text)
+    os.chmod(path, mode)
+    os.chown(path, 0, 0)
 
 
 def file_facts(path):
@@ -161,57 +223,143 @@ def wait_for_entry(after, message_id, pid, timeout=60):
     return False
 
 
+def last_json(text):
+    lines = [line for line in (text or "").splitlines() if line.startswith("{")]
+    try:
+        return json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+
+
+def satisfied(data, until):
+    if not isinstance(data, dict):
+        return False
+    value = data.get(until["key"])
+    if until.get("nonempty"):
+        return bool(value)
+    return isinstance(value, list) and until["contains"] in value
+
+
+def prepare(spec, result):
+    if spec.get("fresh"):
+        if spec.get("pause") and os.path.lexists(spec["pause"]):
+            os.unlink(spec["pause"])
+        if os.path.lexists(spec["state"]):
+            os.unlink(spec["state"])
+        shutil.copy2(spec["good_state"], spec["state"])
+    if spec.get("policy") is not None:
+        write_file(spec["config"], json.dumps(spec["policy"], indent=1, sort_keys=True) + "\n")
+    if spec.get("victim"):
+        write_file(spec["victim"]["path"], spec["victim"]["content"], 0o600)
+    if spec.get("state_content") is not None:
+        write_file(spec["state"], spec["state_content"], 0o600)
+    if spec.get("state_symlink"):
+        if os.path.lexists(spec["state"]):
+            os.unlink(spec["state"])
+        os.symlink(spec["state_symlink"], spec["state"])
+    if spec.get("leftover"):
+        result["leftovers"] = leftover(spec["leftover"])
+    result["zombies"] = dict((unit, factory(unit, spec["marker_dir"])) for unit in spec.get("factories") or [])
+    if spec.get("pre_sh"):
+        result["pre_sh"] = bash(spec["pre_sh"])
+    result["state_before"] = file_facts(spec["state"])
+    result["state_before"].pop("json", None)
+
+
+def run_service(spec, result, mark):
+    service = spec["service"]
+    # a fresh Result and no start limit from the previous runs
+    sh(["systemctl", "reset-failed", service])
+    kill9 = spec.get("kill9_after")
+    if kill9:
+        sh(["systemctl", "start", "--no-block", service])
+        result["audit_seen"] = wait_for_entry(mark, kill9["message_id"], kill9["pid"])
+        main_pid = int(service_show(service).get("MainPID") or 0)
+        result["killed_pid"] = main_pid
+        if main_pid > 1:
+            os.kill(main_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while service_show(service).get("ActiveState") in ("activating", "deactivating"):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        result["rc"] = None
+    else:
+        result["rc"], result["stdout"], result["stderr"] = sh(["systemctl", "start", service])
+    result["service"] = service_show(service)
+
+
+def run_command(spec, result):
+    repeat = spec.get("repeat")
+    deadline = time.monotonic() + (repeat["seconds"] if repeat else 0)
+    result["runs"] = []
+    while True:
+        rc, out, err = sh(spec["argv"])
+        result["rc"], result["stdout"], result["stderr"] = rc, out, err
+        data = last_json(out)
+        result["runs"].append({"rc": rc, "json": data, "stderr": err})
+        if not repeat or satisfied(data, repeat["until"]) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+
+
 def run(spec):
-    mark = cursor()
-    result = {"cursor": mark}
-    if spec["how"] == "service":
-        service = spec["service"]
-        # a fresh Result and no start limit from the previous runs
-        sh(["systemctl", "reset-failed", service])
-        kill9 = spec.get("kill9_after")
-        if kill9:
-            sh(["systemctl", "start", "--no-block", service])
-            result["audit_seen"] = wait_for_entry(mark, kill9["message_id"], kill9["pid"])
-            main_pid = int(service_show(service).get("MainPID") or 0)
-            result["killed_pid"] = main_pid
-            if main_pid > 1:
-                os.kill(main_pid, signal.SIGKILL)
-            deadline = time.monotonic() + 30
-            while service_show(service).get("ActiveState") in ("activating", "deactivating"):
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
-            result["rc"] = None
+    result = {}
+    try:
+        prepare(spec, result)
+        mark = cursor()
+        result["cursor"] = mark
+        if spec.get("unpark_argv"):
+            rc, out, err = sh(spec["unpark_argv"])
+            result["unpark"] = {"rc": rc, "stdout": out, "stderr": err}
+        if spec["how"] == "service":
+            run_service(spec, result, mark)
+        elif spec["how"] == "command":
+            run_command(spec, result)
+        result["journal"] = journal(mark)
+        result["state"] = file_facts(spec["state"])
+        state_dir = os.path.dirname(spec["state"])
+        result["state_dir"] = sorted(os.listdir(state_dir)) if os.path.isdir(state_dir) else None
+        result["lock"] = file_facts(spec["lock"])
+        result["lock"].pop("json", None)
+        result["lock_free"] = lock_free(spec["lock"])
+        if spec.get("victim"):
+            result["victim"] = file_facts(spec["victim"]["path"])
+        result["alive"] = alive(result.get("leftovers") or spec.get("leftovers_known") or [])
+        prom = spec.get("prom")
+        if prom and os.path.exists(prom):
+            with open(prom) as handle:
+                result["prom"] = handle.read().splitlines()
         else:
-            result["rc"], result["stdout"], result["stderr"] = sh(["systemctl", "start", service])
-        result["service"] = service_show(service)
-    else:
-        result["rc"], result["stdout"], result["stderr"] = sh(spec["argv"])
-    result["journal"] = journal(mark)
-    result["state"] = file_facts(spec["state"])
-    state_dir = os.path.dirname(spec["state"])
-    result["state_dir"] = sorted(os.listdir(state_dir)) if os.path.isdir(state_dir) else None
-    result["lock"] = file_facts(spec["lock"])
-    result["lock"].pop("json", None)
-    result["lock_free"] = lock_free(spec["lock"])
-    prom = spec.get("prom")
-    if prom and os.path.exists(prom):
-        with open(prom) as handle:
-            result["prom"] = handle.read().splitlines()
-    else:
-        result["prom"] = []
+            result["prom"] = []
+    finally:
+        if spec.get("post_sh"):
+            result["post_sh"] = sh(["bash", "-c", spec["post_sh"]])
     return result
 
 
+def setup(spec):
+    for path in spec.get("dirs") or []:
+        os.makedirs(path, exist_ok=True)
+    for path, text in spec["files"].items():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_file(path, text)
+    sh(["systemctl", "daemon-reload"])
+    _rc, out, _err = sh(["systemctl", "show", "-p", "ExecStart", "--value", spec["service"]])
+    argv = out.split("argv[]=", 1)[1].split(" ;", 1)[0].split()
+    at = argv.index("--config")
+    config = argv[at + 1]
+    with open(config) as handle:
+        deployed = handle.read()
+    policy = json.loads(deployed)
+    state = policy.get("state_path") or "/var/lib/reaper-systemd/state.json"
+    shutil.copy2(state, spec["good_state"])
+    return {"cmd": argv[:at] + argv[at + 2 :], "config": config, "deployed": deployed, "policy": policy}
+
+
 def main(argv):
-    if argv[0] == "cursor":
-        out = {"cursor": cursor()}
-    elif argv[0] == "journal":
-        out = journal(argv[1])
-    elif argv[0] == "leftover":
-        out = leftover(argv[1])
-    elif argv[0] == "alive":
-        out = alive(argv[1:])
+    if argv[0] == "setup":
+        out = setup(json.loads(argv[1]))
     elif argv[0] == "run":
         out = run(json.loads(argv[1]))
     else:
