@@ -82,11 +82,6 @@ def _split(data):
     return policy_data, extra
 
 
-def _reject_constant(name):
-    # json.loads reads NaN, Infinity and -Infinity unless told otherwise
-    raise ValueError('%s is not a JSON number' % name)
-
-
 def _no_duplicates(pairs):
     data = {}
     for key, value in pairs:
@@ -97,8 +92,12 @@ def _no_duplicates(pairs):
 
 
 def parse_json(text):
-    """Strict JSON: no NaN/Infinity, no duplicate keys."""
-    return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+    """JSON without duplicate keys (a later key silently winning hides a mistake).
+
+    NaN and Infinity are read as floats on purpose: the option checks then refuse
+    them naming the option they were given for.
+    """
+    return json.loads(text, object_pairs_hook=_no_duplicates)
 
 
 def _trusted_owner(uid):
@@ -226,6 +225,11 @@ def _check_role_value(name, kind, value):
         return option_checks.choice(name, value, BACKENDS)
     if kind == 'bool':
         return option_checks.boolean(name, value)
+    if kind == 'int':
+        # the role's argument spec says int: 1.5 is refused there too (Policy alone would take it)
+        return option_checks.integer(name, value)
+    if kind == 'float':
+        return option_checks.number(name, value)
     if name == 'interval':
         option_checks.timespan(name, value, **INTERVAL_BOUNDS)
         return value
@@ -264,14 +268,14 @@ def check_deployment(mapping):
     try:
         for name, kind, default in ROLE_VARIABLES:
             value = mapping.get(name, default)
-            if name == 'backoff_max' and value in (None, ''):
-                values[name] = None
+            if name == 'backoff_max' and value is None:
+                values[name] = None  # not set: a day, or the cool-down when longer
                 continue
             values[name] = _check_role_value(name, kind, value)
         policy_data = dict(
             (name, option_checks.as_ansible_would(kind, values[name]))
             for name, kind, _default in ROLE_VARIABLES
-            if name in cleanup_policy.Policy.FIELDS and values[name] is not None
+            if name in cleanup_policy.Policy.FIELDS and not (name == 'backoff_max' and values[name] is None)
         )
         policy = cleanup_policy.Policy.from_dict(policy_data)
     except option_checks.InvalidOption as exc:

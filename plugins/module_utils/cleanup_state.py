@@ -49,7 +49,8 @@ class StateProblem:
     __slots__ = ('kind', 'message')
 
     def __init__(self, kind, message):
-        assert kind in PROBLEM_KINDS, kind
+        if kind not in PROBLEM_KINDS:
+            raise ValueError('unknown state problem kind %r' % kind)
         self.kind = kind
         self.message = message
 

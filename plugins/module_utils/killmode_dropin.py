@@ -134,7 +134,7 @@ def setting_errors(unit, settings):
     errors = []
     for key in sorted(settings):
         if key not in SETTING_KEYS:
-            errors.append("%s: unknown setting %r (known: %s)" % (unit, key, ", ".join(SETTING_KEYS)))
+            errors.append("%s: settings has an unknown key %r (known: %s)" % (unit, key, ", ".join(SETTING_KEYS)))
     for key, _directive, _version in DIRECTIVES:
         value = settings.get(key)
         if value is None:
@@ -289,6 +289,11 @@ def render_dropin(unit, settings, header=None):
     return "\n".join(lines) + "\n"
 
 
+def _shown(text, limit=80):
+    text = repr(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_dropin(content):
     """(directives, errors): the Directive=value pairs of a drop-in, read the way systemd reads them.
 
@@ -328,7 +333,7 @@ def parse_dropin(content):
             )
             continue
         if directive in found:
-            errors.append("line %d: %s= is set twice" % (number, directive))
+            errors.append("line %d: %r sets %s= a second time" % (number, raw, directive))
             continue
         found[directive] = value.strip()
     return found, errors
@@ -347,7 +352,10 @@ def content_errors(unit, settings, content):
                 )
             continue
         if directive not in found:
-            errors.append("%s: content does not set %s= although settings give %s=%r" % (unit, directive, key, value))
+            errors.append(
+                "%s: content %s does not set %s= although settings give %s=%r"
+                % (unit, _shown(content), directive, key, value)
+            )
             continue
         want = directive_value(key, value)
         got = found[directive]

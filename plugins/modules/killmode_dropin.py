@@ -199,6 +199,25 @@ from ansible_collections.reaper.systemd.plugins.module_utils.unit_names import (
     normalize,
 )
 
+ARGUMENT_SPEC = dict(
+    units=dict(
+        type="list",
+        elements="dict",
+        default=[],
+        options=dict(
+            name=dict(type="str", required=True),
+            settings=dict(type="dict", default={}),
+            content=dict(type="str"),
+        ),
+    ),
+    exempt=dict(type="list", elements="str", default=[]),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    remove_all=dict(type="bool", default=False),
+    dropin_name=dict(type="str", default="50-reaper-killmode.conf"),
+    unit_dir=dict(type="path", default="/etc/systemd/system"),
+    verify=dict(type="bool", default=True),
+)
+
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "KillMode", "FragmentPath", "DropInPaths")
 
 
@@ -257,24 +276,7 @@ def _check_options(params):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            units=dict(
-                type="list",
-                elements="dict",
-                default=[],
-                options=dict(
-                    name=dict(type="str", required=True),
-                    settings=dict(type="dict", default={}),
-                    content=dict(type="str"),
-                ),
-            ),
-            exempt=dict(type="list", elements="str", default=[]),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            remove_all=dict(type="bool", default=False),
-            dropin_name=dict(type="str", default="50-reaper-killmode.conf"),
-            unit_dir=dict(type="path", default="/etc/systemd/system"),
-            verify=dict(type="bool", default=True),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     params = module.params
@@ -295,7 +297,7 @@ def main():
         raw_name = item["name"]
         error = unit_name_error(raw_name)
         if error:
-            errors.append(error)
+            errors.append("units[].name: %s" % error)
             continue
         name = normalize(raw_name)
         settings = item["settings"] or {}
