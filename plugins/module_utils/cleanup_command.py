@@ -14,7 +14,7 @@ Exit status:
 - 0 the run completed (refused or not-cleaned actions are reported, not
   errors; a paused run plans only and exits 0);
 - 1 an action failed or timed out;
-- 2 configuration error (nothing done);
+- 2 configuration error, or a lock that cannot be used (a symlink, not root's): nothing done;
 - 3 the state file is unusable (corrupt, newer, unsafe, unreadable): the run
   scanned and reported, took no action, and left the file as it was;
 - 4 the state could not be saved before an action (write-ahead): that action
@@ -126,6 +126,13 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
         journal.log('skipped_locked', 'skipped: locked', reason=str(exc), priority='info')
         _out('reaper-cleanup: skipped: locked (%s)' % exc)
         return EXIT_OK
+    except OSError as exc:
+        # a symlink or a file that is not root's at the lock path (LockUnsafe), or no
+        # permission: refuse with the reason instead of a traceback, and touch nothing
+        message = 'cannot take the lock %s: %s: nothing done' % (extra['lock_path'], exc)
+        journal.log('run_summary', 'reaper-cleanup: %s' % message, priority='err')
+        sys.stderr.write('reaper-cleanup: %s\n' % message)
+        return EXIT_CONFIG
     try:
         if args.unpark or args.unpark_all:
             return _unpark([unit_names.normalize(u) for u in args.unpark], args.unpark_all, extra, journal)

@@ -140,6 +140,22 @@ def test_lock_held_skips_and_exits_0(env, leftover, capsys):
     assert leftover.poll() is None
 
 
+def test_symlinked_lock_refused_with_exit_2_and_target_untouched(env, leftover, capsys, tmp_path):
+    paths, write_config, journal = env
+    victim = tmp_path / "victim"
+    victim.write_text("someone else's\n")
+    os.makedirs(os.path.dirname(paths["lock_path"]))
+    os.symlink(str(victim), paths["lock_path"])
+    scanner = Scanner([_before(leftover.pid)])
+    rc = cc.main(["--config", write_config(actions=["kill_leftovers"])], journal=journal, scanner=scanner)
+    assert rc == 2
+    assert scanner.calls == 0
+    assert victim.read_text() == "someone else's\n"
+    err = capsys.readouterr().err
+    assert "symlink" in err and paths["lock_path"] in err
+    assert leftover.poll() is None
+
+
 def test_dry_run_changes_nothing(env, leftover, capsys):
     paths, write_config, journal = env
     scanner = Scanner([_before(leftover.pid)])

@@ -13,6 +13,28 @@ from ansible_collections.reaper.systemd.plugins.module_utils import cleanup_stat
 __metaclass__ = type
 
 
+class _P:
+    def __init__(self, starttime):
+        self.starttime = starttime
+
+
+class _Table:
+    def __init__(self, processes):
+        self.processes = processes
+
+
+def _facts(zombies):
+    return {
+        'host': {'zombies_outside_units': []},
+        'units': {
+            'f.service': {
+                'zombies': [{'pid': p, 'ppid': 10, 'age_s': 5} for p in zombies],
+                'counts': {'zombies': len(zombies)},
+            }
+        },
+    }
+
+
 def test_missing_file_is_empty_without_problem(tmp_path):
     state, problem = cs.load(str(tmp_path / 'state.json'))
     assert state == cs.empty()
