@@ -6,7 +6,7 @@
 #                                              (keep), from the ground truth and /proc
 #   python3 adversary.py observe PHASE LABEL   /proc and systemd for every PID and unit of the plan
 #   python3 adversary.py trigger PHASE RUN     end the transient worker of RUN; wait until it is a zombie
-#   python3 adversary.py wait-reaped PHASE RUN wait until zoo-transient has reaped that worker
+#   python3 adversary.py release PHASE RUN     let zoo-transient reap that worker; wait until it has
 #   python3 adversary.py wait-spacing PHASE RUN SECONDS
 #                                              sleep until SECONDS after observation run<RUN>-after
 #   python3 adversary.py facts FILE            judge process_facts (ansible_facts.reaper as JSON in FILE)
@@ -156,14 +156,16 @@ def trigger(phase, run):
     return record
 
 
-def wait_reaped(phase, run):
+def release(phase, run):
     pid = _load(phase, "plan")["transient_workers"][int(run) - 1]
-    hold = zoo_probe.truth()["truth"][TRANSIENT]["hold_s"]
-    deadline = time.monotonic() + hold + 20
+    path = os.path.join(zoolib.TRUTH_DIR, "%s.release-%d" % (TRANSIENT, pid))
+    with open(path, "w", encoding="utf-8"):
+        pass
+    deadline = time.monotonic() + 30
     while zoolib.read_stat(pid) is not None:
         if time.monotonic() > deadline:
-            raise RuntimeError("zoo-transient did not reap worker %d within %ss of its hold" % (pid, hold + 20))
-        time.sleep(0.2)
+            raise RuntimeError("zoo-transient did not reap worker %d within 30s of its release" % pid)
+        time.sleep(0.1)
     return {"pid": pid, "reaped": True}
 
 
@@ -408,7 +410,15 @@ def facts(path):
     engine = t["zoo-engine"]
     checks = []
     containers = r.get("host", {}).get("containers")
-    listed = sorted(set(p for c in containers or [] for p in _pids_of(c.get("processes"))))
+    # host.containers: one item per container cgroup (systemd's view of the path), with the
+    # number of processes handed off there (or their list).
+    missing = []
+    for c in engine["containers"]:
+        items = [i for i in containers or [] if str(i.get("cgroup", "")).endswith(c["cgroup"])]
+        listed = items[0].get("processes") if len(items) == 1 else None
+        count = len(listed) if isinstance(listed, list) else listed
+        if count != len(c["pids"]) or (isinstance(listed, list) and _pids_of(listed) != sorted(c["pids"])):
+            missing.append("%s: %d processes %s, listed %r" % (c["cgroup"], len(c["pids"]), c["pids"], items))
     reported = {}
     for name, unit in r.get("units", {}).items():
         for key in ("escaped", "survivors", "leftovers", "zombies"):
@@ -418,21 +428,18 @@ def facts(path):
     unattributed = [p for p in _pids_of(r.get("host", {}).get("unattributed_escapes")) if p in engine["container_pids"]]
     if unattributed:
         reported["host unattributed_escapes"] = unattributed
-    missing = [p for p in engine["container_pids"] if p not in listed]
     engine_findings = sorted(f["code"] for f in r.get("findings", []) if f.get("unit") == "zoo-engine.service")
     checks.append(
         _check(
             "1 containers",
             "process_facts",
             containers is not None and not missing and not reported and "escaped" not in engine_findings,
-            "container processes %s in %s; host.containers: %s; missing from it: %s; reported as leaks: %s; "
+            "container processes %s in %s; host.containers: %s; not listed as expected: %s; reported as leaks: %s; "
             "zoo-engine.service findings: %s"
             % (
                 engine["container_pids"],
                 [c["cgroup"] for c in engine["containers"]],
-                "absent"
-                if containers is None
-                else [(c.get("cgroup"), _pids_of(c.get("processes"))) for c in containers],
+                "absent" if containers is None else containers,
                 missing,
                 reported,
                 engine_findings,
@@ -470,8 +477,8 @@ def main(argv):
         out = observe(*args)
     elif command == "trigger":
         out = trigger(*args)
-    elif command == "wait-reaped":
-        out = wait_reaped(*args)
+    elif command == "release":
+        out = release(*args)
     elif command == "wait-spacing":
         out = wait_spacing(*args)
     elif command == "facts":
