@@ -11,7 +11,10 @@ escapes. The rules follow the design brief:
   unit's escape, never a survivor of the unit whose cgroup it sits in;
 * without environ, survivors fall back to start time (converted from
   CLOCK_BOOTTIME to systemd's CLOCK_MONOTONIC) and escapes to the session id
-  and ancestry.
+  and ancestry;
+* a process in another PID namespace than the host's init was handed to a
+  container (cgroupfs driver: /docker/<id>, /kubepods/..., /lxc/<name>): never
+  an escape, a left-over or a survivor. The kernel decides, not a name list.
 
 Stdlib only: the cleanup command runs this on hosts without Ansible.
 """
@@ -23,7 +26,8 @@ __metaclass__ = type
 import fnmatch
 import os
 
-from .cgroups import unit_of_path
+from .cgroups import INIT_SCOPE, unit_of_path
+from .proc_table import NAMESPACE_DENIED
 
 # systemd forks a unit's first process before it stamps
 # InactiveExitTimestampMonotonic, and /proc start times have 10 ms ticks: a
@@ -45,6 +49,11 @@ CONTAINER_SCOPE_PATTERNS = (
     "machine-*.scope",
 )
 LEFTOVER_STATES = ("inactive", "failed")
+# What the PID namespace says about a process (Analyzer.namespace_verdict).
+NS_HOST = "host"
+NS_CONTAINER = "container"
+NS_UNKNOWN = "unknown"
+NS_GONE = "gone"
 
 
 class UnitLeaks:
@@ -63,6 +72,16 @@ class Analysis:
         self.by_unit = dict((name, UnitLeaks()) for name in units)
         self.zombies_outside_units = []
         self.unattributed_escapes = []
+        # cgroup path -> {cgroup, processes, pid_namespace}: processes handed to a container
+        self.containers = {}
+
+    def add_container_process(self, cgroup, namespace):
+        entry = self.containers.get(cgroup)
+        if entry is None:
+            entry = self.containers[cgroup] = {"cgroup": cgroup, "processes": 0, "pid_namespace": None}
+        entry["processes"] += 1
+        if entry["pid_namespace"] is None:
+            entry["pid_namespace"] = namespace
 
 
 def read_session(sessions_dir, session_id):
@@ -97,6 +116,7 @@ class Analyzer:
                     self._main_pids.setdefault(pid, []).append(name)
         self._owner_cache = {}
         self._session_cache = {}
+        self._root = False  # not looked up yet
 
     # -- attribution helpers -------------------------------------------------
 
@@ -122,12 +142,17 @@ class Analyzer:
             self._session_cache[session_id] = read_session(self.sessions_dir, session_id)
         return self._session_cache[session_id]
 
+    def _container_scope(self, proc):
+        """Under the systemd driver an engine names its container's scope; machines live in machine.slice."""
+        leaf = unit_of_path(proc.cgroup or "") or ""
+        if "/machine.slice/" in (proc.cgroup or ""):
+            return True
+        return any(fnmatch.fnmatchcase(leaf, p) for p in CONTAINER_SCOPE_PATTERNS)
+
     def _handed_off(self, proc):
         """True for processes outside services that left on purpose (logins, containers)."""
         leaf = unit_of_path(proc.cgroup or "") or ""
-        if leaf == "init.scope" or "/machine.slice/" in (proc.cgroup or ""):
-            return True
-        if any(fnmatch.fnmatchcase(leaf, p) for p in CONTAINER_SCOPE_PATTERNS):
+        if leaf == "init.scope" or self._container_scope(proc):
             return True
         if leaf.startswith("session-") and leaf.endswith(".scope"):
             record = self._session_record(leaf)
@@ -136,6 +161,48 @@ class Analyzer:
             if record.get("SERVICE") in LEGIT_SESSION_SERVICES:
                 return True
         return False
+
+    def _systemd_root(self):
+        """The cgroup systemd's tree hangs from: PID 1's path minus init.scope ('' on a host), or None."""
+        if self._root is False:
+            init = self.table.processes.get(1)
+            path = init.cgroup if init is not None else None
+            suffix = "/" + INIT_SCOPE
+            self._root = path[: -len(suffix)] if path and path.endswith(suffix) else None
+        return self._root
+
+    def outside_unit_tree(self, proc, owner):
+        """In a cgroup systemd did not make (/docker/<id>, /kubepods/..., /lxc/<name>): a cgroupfs driver's.
+
+        systemd's tree holds only slices and scopes at its top (init.scope,
+        system.slice, user.slice, machine.slice); anything else beside them was
+        made by someone writing to the cgroup file system.
+        """
+        if owner is not None or proc.cgroup is None:
+            return False
+        root = self._systemd_root()
+        if root is None:
+            return unit_of_path(proc.cgroup) is None
+        if root and proc.cgroup != root and not proc.cgroup.startswith(root + "/"):
+            return True
+        top = proc.cgroup[len(root) :].lstrip("/").split("/", 1)[0]
+        return not top.endswith((".slice", ".scope"))
+
+    def namespace_verdict(self, proc):
+        """(verdict, namespace): does the kernel put the process in the host's PID namespace?
+
+        The host is PID 1 as this scanner's /proc shows it. Read lazily: only
+        for processes that would otherwise be escapes, left-overs or survivors.
+        """
+        own = self.table.pid_namespace(proc.pid)
+        if own is None:
+            return NS_GONE, None
+        if own == NAMESPACE_DENIED:
+            return NS_UNKNOWN, None
+        init = self.table.host_pid_namespace()
+        if init is None or init == NAMESPACE_DENIED:
+            return NS_UNKNOWN, own
+        return (NS_HOST if own == init else NS_CONTAINER), own
 
     def _background_session(self, proc):
         leaf = unit_of_path(proc.cgroup or "") or ""
@@ -247,6 +314,9 @@ class Analyzer:
             "parent_comm": parent.comm if parent is not None else None,
             "parent_is_main": bool(owner and self.units[owner].main_pid == proc.ppid),
             "age_s": self.table.age_s(proc),
+            # How long it has been seen as a zombie needs memory across scans:
+            # reap and the timer fill it in, a one-shot scan cannot know.
+            "zombie_seen_s": None,
         }
         if owner is None:
             analysis.zombies_outside_units.append(item)
@@ -258,9 +328,22 @@ class Analyzer:
         if owner is not None:
             analysis.by_unit[owner].processes += 1
         elif self._handed_off(proc):
+            if self._container_scope(proc):
+                self._record_named_container(proc, analysis)
             return
         escape = self.escape_origin(proc, owner)
         if escape is not None:
+            verdict, namespace = self.namespace_verdict(proc)
+            if verdict == NS_GONE:
+                return
+            if verdict == NS_CONTAINER:
+                analysis.add_container_process(proc.cgroup, namespace)
+                return
+            if verdict == NS_UNKNOWN and self.outside_unit_tree(proc, owner):
+                # Fail closed: a cgroupfs container cannot be told from a
+                # cgroup_move without the namespace, and an action needs certainty.
+                analysis.add_container_process(proc.cgroup, None)
+                return
             origin, evidence, _invocation = escape
             analysis.by_unit[origin].escaped.append(self._escape_item(proc, evidence))
             return
@@ -277,9 +360,29 @@ class Analyzer:
             return
         unit = self.units[owner]
         if unit.active_state in LEFTOVER_STATES or unit.sub_state == "auto-restart":
-            analysis.by_unit[owner].leftovers.append(self._process_item(proc))
+            found = analysis.by_unit[owner].leftovers
         elif unit.is_active and self.is_survivor(proc, unit):
-            analysis.by_unit[owner].survivors.append(self._process_item(proc))
+            found = analysis.by_unit[owner].survivors
+        else:
+            return
+        verdict, namespace = self.namespace_verdict(proc)
+        if verdict == NS_GONE:
+            return
+        if verdict == NS_CONTAINER:
+            # A container living in a (delegated) unit cgroup: its engine's, not a leak.
+            analysis.add_container_process(proc.cgroup, namespace)
+            return
+        found.append(self._process_item(proc))
+
+    def _record_named_container(self, proc, analysis):
+        """Count a process of a systemd-driver container scope; one namespace read per cgroup."""
+        entry = analysis.containers.get(proc.cgroup)
+        namespace = None
+        if entry is None or entry["pid_namespace"] is None:
+            namespace = self.table.pid_namespace(proc.pid)
+            if namespace == NAMESPACE_DENIED:
+                namespace = None
+        analysis.add_container_process(proc.cgroup, namespace)
 
     def _process_item(self, proc):
         return {"pid": proc.pid, "comm": proc.comm, "uid": proc.uid, "age_s": self.table.age_s(proc)}

@@ -5,66 +5,53 @@
 
 Reads the policy from /etc/reaper-systemd/cleanup.json, takes the lock shared
 with ``reaper.systemd.reap`` (held: log "skipped: locked" and exit 0), scans
-with the same code as the modules, plans, acts unless dry-run, and writes the
-state and the node_exporter metrics. Stdlib only: no Ansible on the host.
+with the same code as the modules, plans, acts unless dry-run or paused, and
+writes the state and the node_exporter metrics. Stdlib only: no Ansible on
+the host.
 
-Exit status: 0 when the run completed (including refused or not-cleaned
-actions, which are reported), 1 when an action failed or timed out, 2 on a
-configuration error.
+Exit status:
+
+- 0 the run completed (refused or not-cleaned actions are reported, not
+  errors; a paused run plans only and exits 0);
+- 1 an action failed or timed out;
+- 2 configuration error (nothing done);
+- 3 the state file is unusable (corrupt, newer, unsafe, unreadable): the run
+  scanned and reported, took no action, and left the file as it was;
+- 4 the state could not be saved before an action (write-ahead): that action
+  and every later one were not taken (also: ``--unpark`` could not save).
+
+Operators reset parked units with ``--unpark UNIT`` (repeatable) or
+``--unpark-all``.
 """
 
 from __future__ import absolute_import, division, print_function
 
 import argparse
 import json
+import os
 import sys
 import time
 
-from . import cleanup_policy, cleanup_state, prom_textfile, remediation
-from .cleanup_lock import LOCK_PATH, CleanupLock, LockHeld
+from . import cleanup_memory, cleanup_state, prom_textfile, remediation, unit_names
+from .cleanup_config import CONFIG_PATH, ConfigError, load_config
+from .cleanup_lock import CleanupLock, LockHeld
 from .journal import Journal
 from .safe_signal import Guard
 from .scan import ScanOptions, scan
 
 __metaclass__ = type
 
-CONFIG_PATH = '/etc/reaper-systemd/cleanup.json'
 SCAN_MAX_ITEMS = 100000
-EXTRA_KEYS = {
-    'textfile_dir': None,
-    'state_path': cleanup_state.STATE_PATH,
-    'lock_path': LOCK_PATH,
-    'backend': 'procfs',
-}
+
+EXIT_OK = 0
+EXIT_ACTION_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_STATE_PROBLEM = 3
+EXIT_STATE_NOT_SAVED = 4
 
 
 def _out(text):
     sys.stdout.write('%s\n' % text)
-
-
-class ConfigError(ValueError):
-    pass
-
-
-def load_config(path):
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (IOError, OSError) as exc:
-        raise ConfigError('cannot read %s: %s' % (path, exc))
-    except ValueError as exc:
-        raise ConfigError('%s is not valid JSON: %s' % (path, exc))
-    if not isinstance(data, dict):
-        raise ConfigError('%s must hold a JSON object' % path)
-    extra = dict(EXTRA_KEYS)
-    for key in list(data):
-        if key in EXTRA_KEYS:
-            extra[key] = data.pop(key)
-    try:
-        policy = cleanup_policy.Policy.from_dict(data)
-    except (cleanup_policy.PolicyError, TypeError) as exc:
-        raise ConfigError('%s: %s' % (path, exc))
-    return policy, extra
 
 
 def _parser():
@@ -73,20 +60,64 @@ def _parser():
     parser.add_argument('--dry-run', action='store_true', help='plan and report, act on nothing')
     parser.add_argument('--json', action='store_true', help='print the full result as JSON on stdout')
     parser.add_argument('--check-config', action='store_true', help='validate the policy file and exit')
+    parser.add_argument(
+        '--check-deployment',
+        metavar='FILE',
+        help="validate the cleanup_timer role's variables (a JSON object, names without the prefix) and exit",
+    )
+    parser.add_argument(
+        '--unpark',
+        metavar='UNIT',
+        action='append',
+        default=[],
+        help='let the cleanup act on a parked unit again (repeatable), then exit',
+    )
+    parser.add_argument('--unpark-all', action='store_true', help='unpark every parked unit, then exit')
     return parser
+
+
+def _check_deployment(path):
+    try:
+        from . import cleanup_config
+    except ImportError as exc:
+        sys.stderr.write('reaper-cleanup: --check-deployment is not available: %s\n' % exc)
+        return EXIT_CONFIG
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (IOError, OSError) as exc:
+        sys.stderr.write('reaper-cleanup: configuration error: cannot read %s: %s\n' % (path, exc))
+        return EXIT_CONFIG
+    except ValueError as exc:
+        sys.stderr.write('reaper-cleanup: configuration error: %s is not valid JSON: %s\n' % (path, exc))
+        return EXIT_CONFIG
+    try:
+        cleanup_config.check_deployment(data)
+    except (cleanup_config.ConfigError, ValueError, TypeError) as exc:
+        sys.stderr.write('reaper-cleanup: configuration error: %s\n' % exc)
+        return EXIT_CONFIG
+    _out('reaper-cleanup: %s is a valid deployment' % path)
+    return EXIT_OK
 
 
 def main(argv=None, journal=None, scanner=None, now=time.time):
     args = _parser().parse_args(argv)
     journal = journal or Journal()
+    if args.check_deployment:
+        return _check_deployment(args.check_deployment)
     try:
         policy, extra = load_config(args.config)
     except ConfigError as exc:
         sys.stderr.write('reaper-cleanup: configuration error: %s\n' % exc)
-        return 2
+        return EXIT_CONFIG
     if args.check_config:
         _out('reaper-cleanup: %s is valid' % args.config)
-        return 0
+        return EXIT_OK
+    for unit in args.unpark:
+        problem = unit_names.check_pattern(unit, allow_glob=False)
+        if problem:
+            sys.stderr.write('reaper-cleanup: configuration error: --unpark %r: %s\n' % (unit, problem))
+            return EXIT_CONFIG
     if args.dry_run:
         policy.dry_run = True
     try:
@@ -94,11 +125,39 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
     except LockHeld as exc:
         journal.log('skipped_locked', 'skipped: locked', reason=str(exc), priority='info')
         _out('reaper-cleanup: skipped: locked (%s)' % exc)
-        return 0
+        return EXIT_OK
     try:
+        if args.unpark or args.unpark_all:
+            return _unpark([unit_names.normalize(u) for u in args.unpark], args.unpark_all, extra, journal)
         return _run(policy, extra, journal, scanner, now, args.json)
     finally:
         lock.release()
+
+
+def _unpark(units, every, extra, journal):
+    """Reset parking (and back-off) under the lock; the state must be sound."""
+    state, problem = cleanup_memory.load_state(extra['state_path'])
+    if problem is not None:
+        sys.stderr.write(
+            'reaper-cleanup: state %s is unusable (%s: %s): nothing unparked, the file is left as it is\n'
+            % (extra['state_path'], problem.kind, problem.message)
+        )
+        return EXIT_STATE_PROBLEM
+    done = cleanup_memory.unpark_all(state) if every else []
+    for unit in units:
+        if cleanup_memory.unpark(state, unit):
+            done.append(unit)
+        else:
+            _out('reaper-cleanup: %s was not parked' % unit)
+    try:
+        cleanup_state.save(state, extra['state_path'])
+    except OSError as exc:
+        sys.stderr.write('reaper-cleanup: cannot save state %s: %s: nothing unparked\n' % (extra['state_path'], exc))
+        return EXIT_STATE_NOT_SAVED
+    for unit in done:
+        journal.log('unparked', 'reaper-systemd: %s unparked by an operator' % unit, unit=unit, priority='notice')
+        _out('reaper-cleanup: unparked %s' % unit)
+    return EXIT_OK
 
 
 def _default_scanner(policy, extra):
@@ -115,18 +174,41 @@ def _default_scanner(policy, extra):
 def _run(policy, extra, journal, scanner, now, as_json):
     started = now()
     scanner = scanner or _default_scanner(policy, extra)
-    state, warnings = cleanup_state.load(extra['state_path'])
-    for warning in warnings:
-        journal.log('run_summary', 'reaper-cleanup: %s' % warning, priority='warning')
-        sys.stderr.write('reaper-cleanup: warning: %s\n' % warning)
+    state_path = extra['state_path']
+    state, problem = cleanup_memory.load_state(state_path)
+    if problem is not None:
+        message = 'state %s is unusable (%s: %s): no action this run, the file is left as it is' % (
+            state_path,
+            problem.kind,
+            problem.message,
+        )
+        journal.log('state_problem', 'reaper-cleanup: %s' % message, reason=problem.kind, priority='warning')
+        sys.stderr.write('reaper-cleanup: warning: %s\n' % message)
+    paused = bool(extra.get('pause_path')) and os.path.lexists(extra['pause_path'])
+    if paused:
+        journal.log(
+            'paused',
+            'reaper-cleanup: paused (%s exists): planning only, no action' % extra['pause_path'],
+            priority='notice',
+        )
+    plan_only = policy.dry_run or paused or problem is not None
     guard = Guard()
     before = scanner(policy.units)
-    cleanup_state.record_scan(state, before.facts, before.table, started)
-    the_plan = remediation.plan(before.facts, before.table.processes, policy, state=state, now=started, guard=guard)
+    cleanup_memory.record_scan(state, before.facts, before.table, started)
+    the_plan = remediation.plan(
+        before.facts,
+        before.table.processes,
+        policy,
+        state=state,
+        now=started,
+        guard=guard,
+        age_s=getattr(before.table, 'age_s', None),
+    )
     counters = state.setdefault('counters', {})
     results = []
     after_facts = before.facts
-    if policy.dry_run:
+    write_ahead_error = None
+    if plan_only:
         for action in the_plan.actions:
             key = '%s|%s' % (action.kind, remediation.PLANNED)
             counters[key] = counters.get(key, 0) + 1
@@ -138,16 +220,17 @@ def _run(policy, extra, journal, scanner, now, as_json):
             guard=guard,
             cgroup_view=getattr(before.table, 'cgroup_view', None),
         )
-        results = executor.run(the_plan, state)
+        results = executor.run(the_plan, state, save=lambda st: cleanup_state.save(st, state_path))
+        write_ahead_error = executor.write_ahead_error
         remediation.count_results(results, counters)
         after_facts = scanner(policy.units).facts
     finished = now()
-    summary = _summary(policy, the_plan, results, finished - started)
+    summary = _summary(policy, the_plan, results, finished - started, paused, problem)
     where = journal.log('run_summary', summary, priority='info', planned=len(the_plan.actions), acted=len(results))
     # under systemd stdout goes to the journal too: print the summary only where the journal did not get it
     if where == 'stderr' or sys.stdout.isatty():
         _out(summary)
-    for action in the_plan.actions if policy.dry_run else []:
+    for action in the_plan.actions if plan_only else []:
         _out('  would %s: %s' % (action.describe(), action.reason))
     for entry in results:
         _out('  %s: %s %s' % (entry['description'], entry['result'], entry.get('message') or ''))
@@ -156,14 +239,27 @@ def _run(policy, extra, journal, scanner, now, as_json):
             '  skipped %s %s%s: %s'
             % (skip['action'], skip['unit'], ' PID %s' % skip['pid'] if skip['pid'] else '', skip['reason'])
         )
-    try:
-        cleanup_state.save(state, extra['state_path'])
-    except OSError as exc:
-        sys.stderr.write('reaper-cleanup: cannot save state %s: %s\n' % (extra['state_path'], exc))
+    cleanup_memory.prune_actions(state, finished)
+    if problem is None:  # never save over a state file that could not be used
+        try:
+            cleanup_state.save(state, state_path)
+        except OSError as exc:
+            sys.stderr.write('reaper-cleanup: cannot save state %s: %s\n' % (state_path, exc))
     if extra.get('textfile_dir'):
         try:
             prom_textfile.write(
-                extra['textfile_dir'], prom_textfile.samples_from(after_facts, counters, started, now())
+                extra['textfile_dir'],
+                prom_textfile.samples_from(
+                    after_facts,
+                    counters,
+                    started,
+                    now(),
+                    state_problem=problem.kind if problem is not None else None,
+                    paused=paused,
+                    units_parked=len(cleanup_memory.parked_units(state)),
+                    budget_remaining=cleanup_memory.budget_remaining(state, policy, finished),
+                    host_label=extra.get('host_label'),
+                ),
             )
         except OSError as exc:
             sys.stderr.write('reaper-cleanup: cannot write metrics to %s: %s\n' % (extra['textfile_dir'], exc))
@@ -172,21 +268,31 @@ def _run(policy, extra, journal, scanner, now, as_json):
             json.dumps(
                 {
                     'dry_run': policy.dry_run,
+                    'paused': paused,
+                    'state_problem': problem.kind if problem is not None else None,
                     'plan': the_plan.as_dict(),
                     'actions': results,
+                    'parked': cleanup_memory.parked_units(state),
                     'before': remediation.summarize(before.facts),
                     'after': remediation.summarize(after_facts),
                 },
                 sort_keys=True,
             )
         )
+    if problem is not None:
+        return EXIT_STATE_PROBLEM
+    if write_ahead_error is not None:
+        sys.stderr.write('reaper-cleanup: state not saved before an action: %s\n' % write_ahead_error)
+        return EXIT_STATE_NOT_SAVED
     failed = [r for r in results if r['result'] in (remediation.FAILED, remediation.TIMEOUT)]
-    return 1 if failed else 0
+    return EXIT_ACTION_FAILED if failed else EXIT_OK
 
 
-def _summary(policy, the_plan, results, duration):
-    if policy.dry_run:
-        return 'reaper-cleanup: dry-run: %d action(s) planned, %d skipped, nothing done (%.2fs)' % (
+def _summary(policy, the_plan, results, duration, paused=False, problem=None):
+    if problem is not None or paused or policy.dry_run:
+        why = 'state unusable (%s)' % problem.kind if problem is not None else 'paused' if paused else 'dry-run'
+        return 'reaper-cleanup: %s: %d action(s) planned, %d skipped, nothing done (%.2fs)' % (
+            why,
             len(the_plan.actions),
             len(the_plan.skipped),
             duration,

@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 import fnmatch
 
-from . import unit_exemptions, unit_names
+from . import option_checks, unit_exemptions, unit_names
 
 __metaclass__ = type
 
@@ -26,98 +26,152 @@ ACTIONS = (
 )
 
 
-class PolicyError(ValueError):
-    """A policy value that cannot work; the message says what to fix."""
+class PolicyError(option_checks.InvalidOption):
+    """A policy value that cannot work; the message names the option and the value."""
 
 
-def _number(name, value, minimum, integer=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise PolicyError('%s must be %s, got %r' % (name, 'an integer' if integer else 'a number', value))
-    if value < minimum:
-        raise PolicyError('%s must be >= %s, got %r' % (name, minimum, value))
-    return value
+# (field, default). Seconds are bounded by a year: a larger value is a typo, not a policy.
+YEAR = 366 * 86400
+DEFAULTS = (
+    ('units', None),
+    ('actions', ()),
+    ('deny', ()),
+    ('allow', ()),
+    ('min_zombies', 1),
+    ('min_zombie_age', 60),
+    ('max_actions', 10),
+    ('max_actions_per_hour', 30),
+    ('cooldown', 3600),
+    ('backoff_max', None),
+    ('park_after', 3),
+    ('zombie_wait', 0),
+    ('grace', 10.0),
+    ('action_timeout', 120),
+    ('dry_run', False),
+)
+# backoff_max when not set: a day, or the cool-down when that is longer.
+BACKOFF_MAX_DEFAULT = 86400
+
+# field -> (check, keyword bounds): every number goes through option_checks, so NaN,
+# ±Inf and bool are refused everywhere.
+_NUMBERS = (
+    ('min_zombies', option_checks.integer, dict(minimum=1, maximum=1000000)),
+    ('min_zombie_age', option_checks.number, dict(minimum=0, maximum=YEAR)),
+    ('max_actions', option_checks.integer, dict(minimum=0, maximum=100)),
+    ('max_actions_per_hour', option_checks.integer, dict(minimum=0, maximum=1000)),
+    ('cooldown', option_checks.number, dict(minimum=0, maximum=YEAR)),
+    ('park_after', option_checks.integer, dict(minimum=1, maximum=100)),
+    ('zombie_wait', option_checks.number, dict(minimum=0, maximum=3600)),
+    ('grace', option_checks.number, dict(minimum=0, maximum=3600)),
+    ('action_timeout', option_checks.number, dict(minimum=1, maximum=86400)),
+)
+
+
+def _allow_entry_problem(pattern):
+    problem = unit_names.check_pattern(pattern)
+    if problem:
+        return problem
+    for candidate in (pattern, unit_names.normalize(pattern)):
+        never = unit_exemptions.never_ours(candidate)
+        if never:
+            return 'it matches %r, which is never ours: allow lifts only by-design entries' % never
+    return None
 
 
 class Policy:
-    """What the operator allows. ``units`` is required: nothing is in scope by default."""
+    """What the operator allows. ``units`` is required: nothing is in scope by default.
 
-    FIELDS = (
-        'units',
-        'actions',
-        'deny',
-        'min_zombies',
-        'min_zombie_age',
-        'max_actions',
-        'cooldown',
-        'grace',
-        'action_timeout',
-        'dry_run',
-    )
+    Every value is checked before it is stored: a string where a list belongs
+    is refused (list('myapp*') would put every service in scope), numbers must be
+    finite and within bounds, dry_run must be a real boolean.
+    """
 
-    def __init__(
-        self,
-        units,
-        actions=(),
-        deny=(),
-        min_zombies=1,
-        min_zombie_age=60,
-        max_actions=10,
-        cooldown=3600,
-        grace=10.0,
-        action_timeout=120,
-        dry_run=False,
-    ):
-        self.units = list(units or [])
-        self.actions = list(actions or [])
-        self.deny = list(deny or [])
-        self.min_zombies = min_zombies
-        self.min_zombie_age = min_zombie_age
-        self.max_actions = max_actions
-        self.cooldown = cooldown
-        self.grace = grace
-        self.action_timeout = action_timeout
-        self.dry_run = bool(dry_run)
+    FIELDS = tuple(name for name, _default in DEFAULTS)
+
+    def __init__(self, units=None, **options):
+        options['units'] = units
+        unknown = sorted(set(options) - set(self.FIELDS))
+        if unknown:
+            raise TypeError('unknown policy keys: %s' % ', '.join(unknown))
+        values = dict(DEFAULTS)
+        values.update(options)
+        self._backoff_max_given = values['backoff_max'] is not None
+        for name in self.FIELDS:
+            setattr(self, name, values[name])
         self.validate()
 
     @classmethod
     def from_dict(cls, data):
         if not isinstance(data, dict):
-            raise PolicyError('the policy must be a mapping, got %s' % type(data).__name__)
+            raise PolicyError('the policy', data, 'must be a mapping')
         unknown = sorted(set(data) - set(cls.FIELDS))
         if unknown:
-            raise PolicyError('unknown policy keys: %s (known: %s)' % (', '.join(unknown), ', '.join(cls.FIELDS)))
+            raise PolicyError(
+                unknown[0],
+                data[unknown[0]],
+                'is not a policy option',
+                message='unknown policy keys: %s (known: %s)' % (', '.join(unknown), ', '.join(cls.FIELDS)),
+            )
         if 'units' not in data:
-            raise PolicyError('units is required: name the units (or patterns) the cleanup may act on')
+            raise PolicyError('units', None, 'is required: name the units (or patterns) the cleanup may act on')
         return cls(**data)
 
     def validate(self):
-        if not isinstance(self.units, list) or not self.units:
-            raise PolicyError('units must name at least one unit or pattern: nothing is in scope by default')
-        for pattern in self.units + self.deny:
-            problem = unit_names.check_pattern(pattern)
-            if problem:
-                raise PolicyError(problem)
+        """Check every field; raise PolicyError naming the first bad option and its value."""
+        try:
+            self._validate()
+        except PolicyError:
+            raise
+        except option_checks.InvalidOption as exc:
+            raise exc.renamed(exc.option, PolicyError)
+
+    def _validate(self):
+        if self.units is None or (isinstance(self.units, (list, tuple)) and not self.units):
+            raise PolicyError(
+                'units', self.units, 'must name at least one unit or pattern: nothing is in scope by default'
+            )
+        self.units = option_checks.string_list('units', self.units, unit_names.check_pattern, allow_empty=False)
+        self.deny = option_checks.string_list('deny', self.deny, unit_names.check_pattern)
+        self.allow = option_checks.string_list('allow', self.allow, _allow_entry_problem)
+        self.actions = option_checks.string_list('actions', self.actions)
         for action in self.actions:
             if action not in ACTIONS:
-                raise PolicyError('unknown action %r (known: %s)' % (action, ', '.join(ACTIONS)))
-        _number('min_zombies', self.min_zombies, 1, integer=True)
-        _number('min_zombie_age', self.min_zombie_age, 0)
-        _number('max_actions', self.max_actions, 0, integer=True)
-        _number('cooldown', self.cooldown, 0)
-        _number('grace', self.grace, 0)
-        _number('action_timeout', self.action_timeout, 1)
+                raise PolicyError(
+                    'actions',
+                    action,
+                    'entry must be a known action',
+                    message='actions: unknown action %r (known: %s)' % (action, ', '.join(ACTIONS)),
+                )
+        for name, check, bounds in _NUMBERS:
+            setattr(self, name, check(name, getattr(self, name), **bounds))
+        if not self._backoff_max_given:
+            self.backoff_max = max(BACKOFF_MAX_DEFAULT, self.cooldown)
+        self.backoff_max = option_checks.number('backoff_max', self.backoff_max, minimum=0, maximum=YEAR)
+        if self.backoff_max < self.cooldown:
+            raise PolicyError(
+                'backoff_max',
+                self.backoff_max,
+                'must be >= cooldown (%s): it caps the doubled cool-down' % self.cooldown,
+            )
+        option_checks.boolean('dry_run', self.dry_run)
 
     def denied_by(self, unit):
-        """The deny pattern that matches ``unit`` (built-in tiers first), or None."""
+        """Why ``unit`` is never acted on (built-in tiers first), or None."""
         pattern = unit_exemptions.never_ours(unit)
         if pattern:
-            return pattern
+            why = dict(unit_exemptions.NEVER_OURS).get(pattern, '')
+            return 'never ours: %s (%s)' % (pattern, why)
         entry = unit_exemptions.by_design(unit)
-        if entry is not None:
-            return entry.pattern
+        if entry is not None and not unit_names.matches(unit, self.allow):
+            return 'by design: %s sets KillMode=%s (%s; %s); lift it with allow' % (
+                unit,
+                entry.kill_mode,
+                entry.why,
+                entry.source,
+            )
         for pattern in self.deny:
             if fnmatch.fnmatchcase(unit, unit_names.normalize(pattern)):
-                return pattern
+                return 'deny list pattern %r' % pattern
         return None
 
     def in_scope(self, unit):

@@ -4,114 +4,209 @@
 """Persistent state of the cleanup: /var/lib/reaper-systemd/state.json.
 
 Holds how long each zombie has been seen, zombies per unit across runs (to
-tell an accumulating factory from a one-off), and the per-unit cool-downs
-shared by the timer and ``reaper.systemd.reap``. Writes are atomic (temp file
-in the same directory, fsync, rename); a corrupt file is reset with a warning.
+tell an accumulating factory from a one-off), and the per-unit cool-downs and
+the action budget shared by the timer and ``reaper.systemd.reap``. This
+module reads and writes the file; ``cleanup_memory`` keeps the books in it.
+
+Cool-downs must fail closed: a state file that cannot be trusted (corrupt,
+truncated, empty, written by a newer release, a symlink, someone else's file)
+is reported as a problem, the run takes no action, and the file is never
+written over. A missing file is an empty state; a version 1 file is migrated.
+Saving is atomic and raises StateSaveError on any failure (a full disk
+included): the caller decides, nothing is swallowed here.
 """
 
 from __future__ import absolute_import, division, print_function
 
+import errno
 import json
+import math
 import os
+import stat
 
-from .atomic_file import write_atomically
+from .atomic_file import UnsafeTarget, trusted_owner, write_atomically
 
 __metaclass__ = type
 
 STATE_PATH = '/var/lib/reaper-systemd/state.json'
-VERSION = 1
-HISTORY_LEN = 96
+VERSION = 2
+# A state file grows with units and zombies seen in the last week; far below this.
+STATE_MAX_BYTES = 64 * 1024 * 1024
+# Top level of version 2: key -> type. Anything else at the top level means "corrupt".
+LAYOUT = (
+    ('zombies', dict),
+    ('units', dict),
+    ('cooldowns', dict),
+    ('counters', dict),
+    ('actions', list),
+)
+PROBLEM_KINDS = ('corrupt', 'newer', 'unsafe', 'unreadable')
+
+
+class StateProblem:
+    """Why a state file cannot be used: ``kind`` (one of PROBLEM_KINDS) and a message for the journal."""
+
+    __slots__ = ('kind', 'message')
+
+    def __init__(self, kind, message):
+        if kind not in PROBLEM_KINDS:
+            raise ValueError('unknown state problem kind %r' % kind)
+        self.kind = kind
+        self.message = message
+
+    def __repr__(self):
+        return 'StateProblem(%r, %r)' % (self.kind, self.message)
+
+    def __str__(self):
+        return self.message
+
+
+class StateSaveError(OSError):
+    """The state could not be saved (the old file, if any, is unchanged)."""
 
 
 def empty():
-    return {'version': VERSION, 'zombies': {}, 'units': {}, 'cooldowns': {}, 'counters': {}}
+    return {'version': VERSION, 'zombies': {}, 'units': {}, 'cooldowns': {}, 'counters': {}, 'actions': []}
+
+
+def _reject_constant(name):
+    raise ValueError('%s is not a JSON number' % name)
+
+
+def _finite_number(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _layout_problem(data):
+    """What is wrong with a parsed version 2 state, or None."""
+    if not isinstance(data, dict):
+        return 'the top level is a %s, not an object' % type(data).__name__
+    known = set(name for name, _type in LAYOUT) | set(['version'])
+    extra = sorted(set(data) - known)
+    if extra:
+        return 'unknown top-level keys: %s' % ', '.join(extra)
+    for name, kind in LAYOUT:
+        if name not in data:
+            return '"%s" is missing' % name
+        if not isinstance(data[name], kind):
+            return '"%s" is a %s, not a %s' % (name, type(data[name]).__name__, kind.__name__)
+    for key, entry in list(data['zombies'].items()) + list(data['units'].items()):
+        if not isinstance(entry, dict):
+            return 'entry %r is not an object' % key
+    # cool-downs and the budget are compared with the clock: NaN or a string there would disable them
+    for unit, when in data['cooldowns'].items():
+        if not _finite_number(when):
+            return 'cool-down of %r is not a finite number: %r' % (unit, when)
+    for when in data['actions']:
+        if not _finite_number(when):
+            return 'action time %r is not a finite number' % (when,)
+    for key, count in data['counters'].items():
+        if isinstance(count, bool) or not isinstance(count, int):
+            return 'counter %r is not an integer: %r' % (key, count)
+    return None
+
+
+def _migrate(data):
+    """Bring an older layout to version 2 (None when the version is unknown)."""
+    if data.get('version') == 1:
+        data = dict(data)
+        data.setdefault('counters', {})
+        data.setdefault('actions', [])
+        data['version'] = VERSION
+    return data
+
+
+def _read(path):
+    """Bytes of the state file, after checking it is one root can trust. Raises OSError or _Unsafe."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0) | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Unsafe('is not a regular file')
+        if not trusted_owner(info.st_uid):
+            raise _Unsafe('is owned by uid %d, not root' % info.st_uid)
+        if info.st_mode & 0o022:
+            raise _Unsafe('is writable by group or others (mode %04o)' % stat.S_IMODE(info.st_mode))
+        if info.st_nlink > 1:
+            raise _Unsafe('has %d hard links' % info.st_nlink)
+        chunks = []
+        size = 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > STATE_MAX_BYTES:
+                raise _Unsafe('is larger than %d bytes' % STATE_MAX_BYTES)
+            chunks.append(chunk)
+        return b''.join(chunks)
+    finally:
+        os.close(fd)
+
+
+class _Unsafe(Exception):
+    pass
 
 
 def load(path=STATE_PATH):
-    """Return (state, warnings). A missing file is an empty state; a corrupt one is reset."""
-    warnings = []
+    """Return (state, problem).
+
+    Missing file: (empty state, None). Version 1: migrated, None. Otherwise, with
+    a problem (StateProblem), the state is empty and the caller must take no
+    action and must not save over the file.
+    """
+
+    def problem(kind, why):
+        return empty(), StateProblem(kind, 'state file %s %s: no action this run' % (path, why))
+
     try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (OSError, IOError) as exc:
-        if getattr(exc, 'errno', None) != 2:
-            warnings.append('cannot read state %s (%s): starting from an empty state' % (path, exc))
-        return empty(), warnings
-    except ValueError as exc:
-        warnings.append('state file %s is corrupt (%s): reset to an empty state' % (path, exc))
-        return empty(), warnings
-    if not isinstance(data, dict) or data.get('version') != VERSION:
-        warnings.append('state file %s has an unknown layout: reset to an empty state' % path)
-        return empty(), warnings
-    state = empty()
-    for key in ('zombies', 'units', 'cooldowns', 'counters'):
-        if key not in data and key == 'counters':
-            continue
-        if isinstance(data.get(key), dict):
-            state[key] = data[key]
-        else:
-            warnings.append('state file %s: "%s" is not a mapping: reset' % (path, key))
-    return state, warnings
+        raw = _read(path)
+    except _Unsafe as exc:
+        return problem('unsafe', str(exc))
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return empty(), None
+        if exc.errno == errno.ELOOP:
+            return problem('unsafe', 'is a symlink')
+        return problem('unreadable', 'cannot be read (%s)' % (exc.strerror or exc))
+    if not raw.strip():
+        return problem('corrupt', 'is empty')
+    try:
+        data = json.loads(raw.decode('utf-8'), parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return problem('corrupt', 'is not valid JSON, perhaps truncated (%s)' % exc)
+    if not isinstance(data, dict):
+        return problem('corrupt', 'has an unknown layout (the top level is not an object)')
+    version = data.get('version')
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        return problem('corrupt', 'has no valid version: %r' % (version,))
+    if version > VERSION:
+        return problem(
+            'newer', 'was written by a newer release (layout version %d, this one reads up to %d)' % (version, VERSION)
+        )
+    data = _migrate(data)
+    why = _layout_problem(data)
+    if why:
+        return problem('corrupt', 'has a bad layout: %s' % why)
+    return data, None
 
 
 def save(state, path=STATE_PATH):
-    """Write atomically: a reader sees the old file or the new one, never half."""
+    """Write atomically: a reader sees the old file or the new one, never half.
+
+    Raises StateSaveError (an OSError) on any failure: a full disk, a read-only
+    file system, or a target that is not a regular root-owned file.
+    """
+    try:
+        text = json.dumps(state, indent=1, sort_keys=True, allow_nan=False) + '\n'
+    except (TypeError, ValueError) as exc:
+        raise StateSaveError(errno.EINVAL, 'state cannot be written as JSON: %s' % exc, path)
     directory = os.path.dirname(path) or '.'
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o700)
-    write_atomically(path, json.dumps(state, indent=1, sort_keys=True) + '\n', 0o600)
-
-
-def zombie_key(pid, starttime):
-    return '%d:%s' % (pid, starttime if starttime is not None else '?')
-
-
-def record_scan(state, facts, table=None, now=0.0):
-    """Update zombie first-seen times and per-unit zombie history from a scan."""
-    processes = getattr(table, 'processes', None) or {}
-    seen = {}
-    previous = state.get('zombies', {})
-
-    def note(item, unit):
-        pid = item.get('pid')
-        proc = processes.get(pid)
-        key = zombie_key(pid, getattr(proc, 'starttime', None))
-        first = previous.get(key, {}).get('first_seen', now)
-        seen[key] = {'first_seen': first, 'last_seen': now, 'unit': unit, 'ppid': item.get('ppid')}
-
-    units = facts.get('units') or {}
-    for name, unit in units.items():
-        zombies = unit.get('zombies') or []
-        for item in zombies:
-            note(item, name)
-        entry = state['units'].setdefault(name, {})
-        history = entry.setdefault('zombie_history', [])
-        count = (unit.get('counts') or {}).get('zombies', len(zombies))
-        history.append([round(now, 3), count])
-        del history[:-HISTORY_LEN]
-    for item in (facts.get('host') or {}).get('zombies_outside_units') or []:
-        note(item, None)
-    state['zombies'] = seen
-    return state
-
-
-def zombie_rate_per_hour(state, unit):
-    """Zombies gained per hour over the recorded history (None with < 2 points)."""
-    history = (state.get('units', {}).get(unit) or {}).get('zombie_history') or []
-    if len(history) < 2:
-        return None
-    (t0, c0), (t1, c1) = history[0], history[-1]
-    if t1 <= t0:
-        return None
-    return (c1 - c0) * 3600.0 / (t1 - t0)
-
-
-def cooldown_until(state, unit, cooldown):
-    last = (state.get('cooldowns') or {}).get(unit)
-    if last is None:
-        return None
-    return float(last) + float(cooldown)
-
-
-def mark_action(state, unit, now):
-    state.setdefault('cooldowns', {})[unit] = now
+    try:
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o700)
+        write_atomically(path, text, 0o600)
+    except UnsafeTarget as exc:
+        raise StateSaveError(exc.errno, 'cannot save the state: %s' % exc.strerror, path)
+    except (IOError, OSError) as exc:
+        raise StateSaveError(exc.errno, 'cannot save the state: %s' % (exc.strerror or exc), path)

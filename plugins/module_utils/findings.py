@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from . import unit_exemptions
+
 SEVERITIES = ("info", "warning", "critical")
 CRITICAL_USAGE = 0.95
 CODES = (
@@ -32,6 +34,33 @@ HARDEN = (
     "prevent it with role reaper.systemd.killmode_hardening "
     "(killmode_hardening_units: ['%s'] or killmode_hardening_from_facts: true)"
 )
+
+BY_DESIGN_REMEDY = (
+    "Expected: %s keeps its processes across a stop or restart on purpose. reaper.systemd.reap, the cleanup timer "
+    "and role reaper.systemd.killmode_hardening leave it alone by default. Only if these processes are really stale, "
+    "lift it explicitly: reap or cleanup_timer 'allow: [%s]' (and killmode_hardening_allow: ['%s'] to harden it)."
+)
+NEVER_OURS_REMEDY = (
+    "Not ours to act on: %s is %s. reaper.systemd.reap, the cleanup timer and role "
+    "reaper.systemd.killmode_hardening never touch it and no option lifts that; investigate by hand "
+    "(systemctl status %s, journalctl -u %s)."
+)
+
+
+def by_design_entry(name, unit):
+    """The BY_DESIGN entry of a unit that still runs with the KillMode its package sets, or None.
+
+    A unit whose KillMode was changed (by hand or by a drop-in) is no longer
+    by design: its left-overs are leaks again.
+    """
+    entry = unit_exemptions.by_design(name) if name else None
+    if entry is not None and unit is not None and unit.kill_mode == entry.kill_mode:
+        return entry
+    return None
+
+
+def _by_design_evidence(entry):
+    return {"by_design": True, "why": entry.why, "source": entry.source}
 
 
 def finding(code, severity, unit, summary, evidence, remedy):
@@ -98,34 +127,42 @@ def unit_findings(name, unit, leaks, thresholds):
     if zombie:
         found.append(zombie)
     stuck = bool(leaks.leftovers or leaks.survivors)
+    design = by_design_entry(name, unit)
+    because = " by design (%s)" % design.why if design else ""
     if leaks.leftovers:
+        evidence = {"pids": [i["pid"] for i in leaks.leftovers], "kill_mode": unit.kill_mode}
         found.append(
             finding(
                 "leftovers",
-                "warning",
+                "info" if design else "warning",
                 name,
-                "%d process(es) still running in stopped unit %s (%s): PIDs %s"
-                % (len(leaks.leftovers), name, unit.active_state, _pids(leaks.leftovers)),
-                {"pids": [i["pid"] for i in leaks.leftovers], "kill_mode": unit.kill_mode},
-                "Kill them with reaper.systemd.reap (units: ['%s'], actions: [kill_leftovers]); " % name
+                "%d process(es) still running in stopped unit %s (%s): PIDs %s%s"
+                % (len(leaks.leftovers), name, unit.active_state, _pids(leaks.leftovers), because),
+                dict(evidence, **_by_design_evidence(design)) if design else evidence,
+                BY_DESIGN_REMEDY % (name, name, name)
+                if design
+                else "Kill them with reaper.systemd.reap (units: ['%s'], actions: [kill_leftovers]); " % name
                 + HARDEN % name
                 + ".",
             )
         )
     if leaks.survivors:
+        evidence = {
+            "pids": [i["pid"] for i in leaks.survivors],
+            "kill_mode": unit.kill_mode,
+            "n_restarts": unit.n_restarts,
+        }
         found.append(
             finding(
                 "survivors",
-                "warning",
+                "info" if design else "warning",
                 name,
-                "%d process(es) of an earlier invocation of %s survived a restart: PIDs %s"
-                % (len(leaks.survivors), name, _pids(leaks.survivors)),
-                {
-                    "pids": [i["pid"] for i in leaks.survivors],
-                    "kill_mode": unit.kill_mode,
-                    "n_restarts": unit.n_restarts,
-                },
-                "Kill them with reaper.systemd.reap (units: ['%s'], actions: [kill_survivors]); " % name
+                "%d process(es) of an earlier invocation of %s survived a restart: PIDs %s%s"
+                % (len(leaks.survivors), name, _pids(leaks.survivors), because),
+                dict(evidence, **_by_design_evidence(design)) if design else evidence,
+                BY_DESIGN_REMEDY % (name, name, name)
+                if design
+                else "Kill them with reaper.systemd.reap (units: ['%s'], actions: [kill_survivors]); " % name
                 + HARDEN % name
                 + ".",
             )
@@ -152,7 +189,7 @@ def unit_findings(name, unit, leaks, thresholds):
     # Kill settings matter for units that run something; an idle unit such as
     # rescue.service (KillMode=process by design) is not worth a finding.
     if unit.is_active or stuck or leaks.processes > 0:
-        found.extend(kill_setting_findings(name, unit, stuck))
+        found.extend(kill_setting_findings(name, unit, stuck, design))
     usage = unit.tasks_usage
     if usage is not None and usage >= thresholds.tasks_usage_warn:
         found.append(
@@ -168,13 +205,41 @@ def unit_findings(name, unit, leaks, thresholds):
                 % name,
             )
         )
+    return never_ours_remedies(name, found)
+
+
+def never_ours_remedies(name, found):
+    """Findings of a never-ours unit stay reported, but no remedy suggests acting on it."""
+    entry = unit_exemptions.never_ours_entry(name) if name else None
+    if entry is None:
+        return found
+    pattern, why = entry
+    for item in found:
+        item["remedy"] = NEVER_OURS_REMEDY % (name, why, name, name)
+        item["evidence"] = dict(item["evidence"], never_ours=True, why=why, pattern=pattern)
     return found
 
 
-def kill_setting_findings(name, unit, stuck):
-    """KillMode and SendSIGKILL findings; warnings when the unit already leaks."""
+def kill_setting_findings(name, unit, stuck, design=None):
+    """KillMode and SendSIGKILL findings; warnings when the unit already leaks.
+
+    A by-design unit's KillMode=process is the package's choice: reported as
+    info, with why, so that a fleet report does not drown in it.
+    """
     found = []
-    if unit.kill_mode == "process":
+    if unit.kill_mode == "process" and design is not None:
+        found.append(
+            finding(
+                "weak_killmode",
+                "info",
+                name,
+                "%s uses KillMode=process by design (%s)" % (name, design.why),
+                dict({"kill_mode": unit.kill_mode, "leaks": stuck}, **_by_design_evidence(design)),
+                "Keep it: role reaper.systemd.killmode_hardening leaves %s alone by default. To harden it anyway, "
+                "name it in killmode_hardening_units and killmode_hardening_allow." % name,
+            )
+        )
+    elif unit.kill_mode == "process":
         found.append(
             finding(
                 "weak_killmode",

@@ -34,6 +34,11 @@ MESSAGE_IDS = {
     'run_summary': '8115c2d3f34749edb4efe6b8d8f25918',
     'skipped_locked': 'b5cf94f4a6754c62a34e4ab2c172aa89',
     'refused': 'd19c2e376a0742da99350ccd27410542',
+    'state_problem': '5b21ea8a798f4e2d979a1116fb83224b',
+    'write_ahead_failed': 'fd77716dbd3440c7a8f6c4e139a2aa4c',
+    'paused': '5880a62bfe7f42ff9d0272fe8cec8e39',
+    'parked': 'cbb3bec60ab14de784a43d3ca373e15a',
+    'unparked': 'fe7928208eb343ffaa95fe67e9ad4a45',
 }
 
 PRIORITY = {'emerg': 0, 'alert': 1, 'crit': 2, 'err': 3, 'warning': 4, 'notice': 5, 'info': 6, 'debug': 7}

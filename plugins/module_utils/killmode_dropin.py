@@ -20,6 +20,10 @@ import tempfile
 from .systemd_units import parse_timespan
 from .unit_names import check_pattern, normalize
 
+# Characters no setting value may hold: NUL, newlines and other controls would end
+# the value or start a new directive in the drop-in.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 KILL_MODES = ("control-group", "mixed", "process", "none")
 EXIT_TYPES = ("main", "cgroup")
 
@@ -130,7 +134,7 @@ def setting_errors(unit, settings):
     errors = []
     for key in sorted(settings):
         if key not in SETTING_KEYS:
-            errors.append("%s: unknown setting %r (known: %s)" % (unit, key, ", ".join(SETTING_KEYS)))
+            errors.append("%s: settings has an unknown key %r (known: %s)" % (unit, key, ", ".join(SETTING_KEYS)))
     for key, _directive, _version in DIRECTIVES:
         value = settings.get(key)
         if value is None:
@@ -139,7 +143,7 @@ def setting_errors(unit, settings):
             errors.append("%s: %s must be a single value, got %r" % (unit, key, value))
             continue
         text = str(value)
-        if "\n" in text or "\r" in text or not text.strip():
+        if _CONTROL.search(text) or not text.strip():
             errors.append("%s: %s must be a non-empty single-line value, got %r" % (unit, key, text))
             continue
         text = text.strip()
@@ -257,3 +261,108 @@ def verify_dropin(analyze, unit, fragment_path, dropin_paths, dropin_name, conte
     with_lines = verify_lines(with_text, tmpdir, replacements)
     added = [line for line in with_lines if line not in baseline]
     return added, with_rc, baseline_rc, with_lines
+
+
+# ---------------------------------------------------------------- the drop-in text
+_COMMENT_PREFIXES = ("#", ";")
+_SECTION = "[Service]"
+
+
+def directive_value(key, value):
+    """The text written after ``Directive=`` for a validated setting."""
+    if key == "send_sigkill":
+        return "yes" if _as_bool(value) else "no"
+    return str(value).strip()
+
+
+def render_dropin(unit, settings, header=None):
+    """The drop-in text for validated ``settings`` (keys with None are left out)."""
+    lines = []
+    if header:
+        lines.extend("# %s" % line if line else "#" for line in header.splitlines())
+    lines.append("# Kill behaviour for %s (reaper.systemd.killmode_dropin)." % unit)
+    lines.append(_SECTION)
+    for key, directive, _version in DIRECTIVES:
+        value = settings.get(key)
+        if value is not None:
+            lines.append("%s=%s" % (directive, directive_value(key, value)))
+    return "\n".join(lines) + "\n"
+
+
+def _shown(text, limit=80):
+    text = repr(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse_dropin(content):
+    """(directives, errors): the Directive=value pairs of a drop-in, read the way systemd reads them.
+
+    Only comments, blank lines, one [Service] section and our directives (each
+    once) are accepted; anything else is an error, so nothing can ride along.
+    """
+    errors = []
+    found = {}
+    if not isinstance(content, str):
+        return found, ["content must be a string, got %s" % type(content).__name__]
+    if "\x00" in content or "\r" in content:
+        errors.append("content must not contain NUL or carriage returns")
+    known = dict((directive, key) for key, directive, _version in DIRECTIVES)
+    section = None
+    for number, raw in enumerate(content.split("\n"), 1):
+        line = raw.strip()
+        if line.endswith("\\"):
+            # systemd joins a line ending in a backslash with the next one
+            errors.append("line %d ends with a backslash (a continuation line): %r" % (number, raw))
+            continue
+        if not line or line.startswith(_COMMENT_PREFIXES):
+            continue
+        if line.startswith("["):
+            if line != _SECTION or section is not None:
+                errors.append("line %d: only one [Service] section is allowed, got %r" % (number, raw))
+            section = line
+            continue
+        if section is None:
+            errors.append("line %d: %r comes before the [Service] section" % (number, raw))
+            continue
+        directive, sep, value = line.partition("=")
+        directive = directive.strip()
+        if not sep or directive not in known:
+            errors.append(
+                "line %d: %r is not one of the directives this module writes (%s)"
+                % (number, raw, ", ".join(sorted(known)))
+            )
+            continue
+        if directive in found:
+            errors.append("line %d: %r sets %s= a second time" % (number, raw, directive))
+            continue
+        found[directive] = value.strip()
+    return found, errors
+
+
+def content_errors(unit, settings, content):
+    """Errors when ``content`` does not set exactly the validated ``settings`` (and nothing else)."""
+    found, errors = parse_dropin(content)
+    errors = ["%s: content %s" % (unit, error) for error in errors]
+    for key, directive, _version in DIRECTIVES:
+        value = settings.get(key)
+        if value is None:
+            if directive in found:
+                errors.append(
+                    "%s: content sets %s=%s but settings leave %s unset" % (unit, directive, found[directive], key)
+                )
+            continue
+        if directive not in found:
+            errors.append(
+                "%s: content %s does not set %s= although settings give %s=%r"
+                % (unit, _shown(content), directive, key, value)
+            )
+            continue
+        want = directive_value(key, value)
+        got = found[directive]
+        same = _as_bool(got) == _as_bool(want) if key == "send_sigkill" else got == want
+        if not same:
+            errors.append(
+                "%s: content sets %s=%s but settings give %s=%r: render the content from the settings"
+                % (unit, directive, got, key, value)
+            )
+    return errors

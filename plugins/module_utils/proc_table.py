@@ -22,6 +22,10 @@ PF_KTHREAD = 0x00200000
 BACKENDS = ("procfs", "psutil")
 # Errors that mean "the process exited while we looked": normal, not a failure.
 VANISHED = (errno.ENOENT, errno.ESRCH)
+# pid_namespace() answers for a process whose namespace link exists but cannot
+# be read (no CAP_SYS_PTRACE for another user's process): neither "host" nor
+# "container" can be claimed.
+NAMESPACE_DENIED = "denied"
 
 PSUTIL_STATES = {
     "running": "R",
@@ -155,7 +159,9 @@ class ProcessTable:
         self.proc_root = proc_root
         self._environ_reader = environ_reader or self._read_environ_procfs
         self._invocations = {}
+        self._namespaces = {}
         self.environ_denied = 0
+        self.namespace_denied = 0
         self.unreadable = 0
         self.cgroup_view = None
 
@@ -181,6 +187,32 @@ class ProcessTable:
                     self.environ_denied += 1
                 self._invocations[pid] = None
         return self._invocations[pid]
+
+    def pid_namespace(self, pid):
+        """The process's PID namespace ('pid:[4026531836]'), read on demand.
+
+        None when the process is gone, NAMESPACE_DENIED when the link cannot be
+        read. Only the few processes whose attribution depends on it are asked
+        about, so a host full of containers costs one readlink per candidate.
+        """
+        if pid not in self._namespaces:
+            try:
+                self._namespaces[pid] = self._read_namespace(pid)
+            except (IOError, OSError) as exc:
+                if exc.errno in VANISHED:
+                    self._namespaces[pid] = None
+                else:
+                    self._namespaces[pid] = NAMESPACE_DENIED
+                    if pid != 1:
+                        self.namespace_denied += 1
+        return self._namespaces[pid]
+
+    def host_pid_namespace(self):
+        """PID 1's namespace as this scanner's /proc shows it (a container's own init inside one)."""
+        return self.pid_namespace(1)
+
+    def _read_namespace(self, pid):
+        return os.readlink(os.path.join(self.proc_root, str(pid), "ns", "pid"))
 
     def _read_environ_procfs(self, pid):
         with open(os.path.join(self.proc_root, str(pid), "environ"), "rb") as handle:

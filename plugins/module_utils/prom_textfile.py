@@ -27,7 +27,16 @@ HELP = {
     'reaper_actions_total': ('counter', 'Remediation actions by action kind and result.'),
     'reaper_last_run_timestamp_seconds': ('gauge', 'Unix time the last cleanup run finished.'),
     'reaper_last_run_duration_seconds': ('gauge', 'Duration of the last cleanup run.'),
+    'reaper_state_problem': (
+        'gauge',
+        'The state file could not be used (1 for the kind found); the run took no action.',
+    ),
+    'reaper_paused': ('gauge', 'The pause switch is set: runs plan and take no action.'),
+    'reaper_units_parked': ('gauge', 'Units parked after ineffective actions, waiting for an operator.'),
+    'reaper_actions_budget_remaining': ('gauge', 'Actions still allowed on this host in the sliding hour.'),
 }
+
+STATE_PROBLEM_KINDS = ('corrupt', 'newer', 'unsafe', 'unreadable')
 
 
 def escape_label(value):
@@ -72,9 +81,22 @@ def write(directory, samples, file_name=FILE_NAME):
     return write_atomically(path, render(samples), 0o644)
 
 
-def samples_from(facts, counters, started, finished):
+def samples_from(
+    facts,
+    counters,
+    started,
+    finished,
+    state_problem=None,
+    paused=False,
+    units_parked=0,
+    budget_remaining=None,
+    host_label=None,
+):
     """Build the sample list from scan facts, the cumulative action counters
-    ({'action|result': n}) and the run's timing."""
+    ({'action|result': n}), the run's timing and the brakes: ``state_problem``
+    (None or the kind), ``paused``, ``units_parked`` and ``budget_remaining``
+    (None: unknown, not exported). With ``host_label`` (the inventory name)
+    every sample gets a ``host`` label."""
     samples = []
     units = facts.get('units') or {}
     for metric, key in (
@@ -94,4 +116,13 @@ def samples_from(facts, counters, started, finished):
         samples.append(('reaper_actions_total', {'action': action, 'result': result}, int(counters[key])))
     samples.append(('reaper_last_run_timestamp_seconds', None, float(round(finished, 3))))
     samples.append(('reaper_last_run_duration_seconds', None, float(round(finished - started, 3))))
+    # every kind, 0 or 1: an alert on `== 1` fires, and clears once the file is fixed
+    for kind in STATE_PROBLEM_KINDS:
+        samples.append(('reaper_state_problem', {'kind': kind}, int(kind == state_problem)))
+    samples.append(('reaper_paused', None, int(bool(paused))))
+    samples.append(('reaper_units_parked', None, int(units_parked)))
+    if budget_remaining is not None:
+        samples.append(('reaper_actions_budget_remaining', None, int(budget_remaining)))
+    if host_label:
+        samples = [(name, dict(labels or {}, host=host_label), value) for name, labels, value in samples]
     return samples

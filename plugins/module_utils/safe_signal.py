@@ -10,8 +10,14 @@ The pattern (Linux >= 5.3, Python >= 3.9):
 3. re-read the identity (stat, cgroup) *through the directory fd*: if the
    process died and the PID was reused in between, the directory fd belongs
    to the dead process and every read fails with ESRCH;
-4. compare start time (and cgroup) with what the scan saw;
+4. compare start time (and cgroup) with what the scan saw, and the PID
+   namespace with the host init's: a process in another PID namespace belongs
+   to a container and is never signalled;
 5. signal through the pidfd, which can never reach another process.
+
+Start time has 10 ms ticks: a PID reused within the same tick as the scan
+matches it. The planner therefore refuses candidates younger than one second
+at scan time (``remediation.MIN_CANDIDATE_AGE_S``); this module cannot tell.
 
 Where pidfd support is missing this module refuses to signal and says why.
 It imports nothing from Ansible: the cleanup timer runs it on plain hosts.
@@ -71,6 +77,23 @@ def parse_stat(text):
         'flags': fields.flags,
         'starttime': fields.starttime,
     }
+
+
+def nspid(status_text):
+    """The ``NSpid`` entries of a /proc/PID/status text (outermost namespace first), or None."""
+    for line in status_text.splitlines():
+        if line.startswith('NSpid:'):
+            values = line.split()[1:]
+            try:
+                return [int(v) for v in values] or None
+            except ValueError:
+                return None
+    return None
+
+
+def _read_path(path):
+    with open(path) as handle:
+        return handle.read()
 
 
 def _read_at(dir_fd, name):
@@ -143,6 +166,46 @@ class Guard:
         self.ancestors = own_ancestors(proc_root)
         self.pgrp = os.getpgrp()
         self.extra_pids = set(extra_pids or ())
+        self._host_pid_ns = None
+
+    def host_pid_ns(self):
+        """The PID namespace of the host's init (``ns/pid`` link text), or None when unreadable.
+
+        Where ``/proc/1/ns/pid`` is not readable (a sandbox may deny it even to
+        root), this process's own namespace stands in when its ``NSpid`` has a
+        single entry: it then lives in the namespace ``/proc`` belongs to,
+        which is PID 1's."""
+        if self._host_pid_ns is None:
+            try:
+                self._host_pid_ns = os.readlink(os.path.join(self.proc_root, '1', 'ns', 'pid'))
+            except OSError:
+                try:
+                    own = nspid(_read_path(os.path.join(self.proc_root, 'self', 'status')))
+                    if own is not None and len(own) == 1:
+                        self._host_pid_ns = os.readlink(os.path.join(self.proc_root, 'self', 'ns', 'pid'))
+                except OSError:
+                    pass
+        return self._host_pid_ns
+
+    def check_namespace(self, pid, pid_ns=None, pid_chain=None):
+        """Refuse a process outside the host init's PID namespace (a container's); raises Refused.
+
+        ``pid_ns``: its ``ns/pid`` link text; ``pid_chain``: its ``NSpid``
+        (more than one entry: it lives in a nested namespace). With neither
+        usable the process is refused: when in doubt, do nothing."""
+        if pid_chain is not None and len(pid_chain) != 1:
+            raise Refused(
+                'PID %d is in another PID namespace (NSpid %s): it belongs to a container and is never signalled'
+                % (pid, ' '.join(str(n) for n in pid_chain))
+            )
+        host = self.host_pid_ns()
+        if pid_ns is not None and host is not None and pid_ns != host:
+            raise Refused(
+                'PID %d is in another PID namespace (%s, host init: %s): it belongs to a container '
+                'and is never signalled' % (pid, pid_ns, host)
+            )
+        if pid_chain is None and (pid_ns is None or host is None):
+            raise Refused('PID %d: its PID namespace cannot be checked: refusing to signal' % pid)
 
     def check_pid(self, pid):
         """Refuse PIDs that are never valid targets (raises Refused)."""
@@ -205,6 +268,22 @@ class ProcessHandle:
             if exc.errno in (errno.ESRCH, errno.ENOENT):
                 raise Vanished('PID %d is gone' % self.pid)
             raise
+
+    def read_pid_ns(self):
+        """(ns/pid link text or None, NSpid list or None), both through the directory fd."""
+        try:
+            link = os.readlink('ns/pid', dir_fd=self.dir_fd)
+        except OSError as exc:
+            if exc.errno == errno.ESRCH:
+                raise Vanished('PID %d is gone' % self.pid)
+            link = None  # EACCES in some sandboxes: NSpid still tells
+        try:
+            chain = nspid(_read_at(self.dir_fd, 'status'))
+        except OSError as exc:
+            if exc.errno in (errno.ESRCH, errno.ENOENT):
+                raise Vanished('PID %d is gone' % self.pid)
+            chain = None
+        return link, chain
 
     def send(self, sig):
         signal.pidfd_send_signal(self.pidfd, sig)
@@ -275,6 +354,9 @@ def open_process(
         if expected_cgroup:
             cg_ok = cgroup_matches(handle.read_cgroup(), expected_cgroup, cgroup_view)
         guard.check_identity(ident, expected_starttime, cg_ok, allow_zombie=allow_zombie)
+        if ident['state'] != 'Z':  # a zombie has no namespaces left to read, and signals do nothing to it
+            link, chain = handle.read_pid_ns()
+            guard.check_namespace(pid, link, chain)
     except BaseException:
         handle.close()
         raise

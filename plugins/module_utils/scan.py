@@ -13,7 +13,7 @@ __metaclass__ = type
 
 import os
 
-from . import cgroups, findings, proc_table, systemd_units, unit_names
+from . import cgroups, findings, option_checks, proc_table, systemd_units, unit_names
 from .analysis import Analyzer
 
 CAP_DAC_OVERRIDE = 1
@@ -39,7 +39,8 @@ class ScanOptions:
         max_items=100,
         backend="procfs",
     ):
-        self.units = list(units or [])
+        # not list(units): a string would become its characters; validate() refuses it
+        self.units = [] if units is None else units
         self.min_zombie_age = min_zombie_age
         self.min_zombies = min_zombies
         self.tasks_usage_warn = tasks_usage_warn
@@ -50,25 +51,19 @@ class ScanOptions:
         self.validate()
 
     def validate(self):
-        for pattern in self.units:
-            problem = unit_names.check_pattern(pattern)
-            if problem:
-                raise OptionError(problem)
-        for name in ("min_zombie_age", "min_zombies", "max_items"):
-            _require_number(name, getattr(self, name), minimum=0)
-        for name in ("tasks_usage_warn", "pid_usage_warn"):
-            _require_number(name, getattr(self, name), minimum=0, maximum=1)
-        if self.backend not in proc_table.BACKENDS:
-            raise OptionError("backend must be one of %s, got %r" % (", ".join(proc_table.BACKENDS), self.backend))
-
-
-def _require_number(name, value, minimum=None, maximum=None):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise OptionError("%s must be a number, got %r" % (name, value))
-    if minimum is not None and value < minimum:
-        raise OptionError("%s must be >= %s, got %r" % (name, minimum, value))
-    if maximum is not None and value > maximum:
-        raise OptionError("%s must be <= %s (a ratio), got %r" % (name, maximum, value))
+        """Check every option with the shared primitives; OptionError names the option and the value."""
+        try:
+            self.units = option_checks.string_list("units", self.units, unit_names.check_pattern)
+            self.min_zombie_age = option_checks.number("min_zombie_age", self.min_zombie_age, 0, 366 * 86400)
+            self.min_zombies = option_checks.integer("min_zombies", self.min_zombies, 0, 1000000)
+            self.max_items = option_checks.integer("max_items", self.max_items, 0, 1000000)
+            for name in ("tasks_usage_warn", "pid_usage_warn"):
+                setattr(self, name, option_checks.number(name, getattr(self, name), 0, 1))
+            if self.journal_since is not None:
+                option_checks.journalctl_time("journal_since", self.journal_since)
+            option_checks.choice("backend", self.backend, proc_table.BACKENDS)
+        except option_checks.InvalidOption as exc:
+            raise OptionError(str(exc))
 
 
 class ScanResult:
@@ -177,7 +172,7 @@ def _host_facts(options, paths, table, analysis, is_systemd, version, view):
     pid_max = _read_int(os.path.join(paths.proc_root, "sys", "kernel", "pid_max"))
     threads_max = _read_int(os.path.join(paths.proc_root, "sys", "kernel", "threads-max"))
     privilege = _privilege(paths.proc_root)
-    if table.environ_denied:
+    if table.environ_denied or table.namespace_denied:
         privilege = "limited"
     return {
         "systemd": is_systemd,
@@ -194,9 +189,16 @@ def _host_facts(options, paths, table, analysis, is_systemd, version, view):
         "thread_usage": _ratio(threads, threads_max),
         "zombies_outside_units": _capped(analysis.zombies_outside_units, options.max_items),
         "unattributed_escapes": _capped(analysis.unattributed_escapes, options.max_items),
+        "containers": _containers(analysis.containers, options.max_items),
         "environ_denied": table.environ_denied,
         "unreadable_processes": table.unreadable,
     }
+
+
+def _containers(containers, limit):
+    """Container cgroups with the most handed-off processes first (capped like every list)."""
+    ordered = sorted(containers.values(), key=lambda c: (-c["processes"], c["cgroup"]))
+    return [dict(entry) for entry in ordered[: int(limit)]]
 
 
 def _unit_facts(unit, leaks, max_items):

@@ -24,6 +24,8 @@ __metaclass__ = type
 
 import fnmatch
 
+from . import unit_names
+
 # (pattern, why). Patterns match full unit names ("dbus.service").
 NEVER_OURS = (
     ("systemd-*", "systemd's own services (journald, logind, udevd, ...)"),
@@ -130,9 +132,15 @@ BY_DESIGN = (
 
 def never_ours(unit):
     """The NEVER_OURS pattern that matches ``unit``, or None."""
-    for pattern, _why in NEVER_OURS:
+    entry = never_ours_entry(unit)
+    return entry[0] if entry else None
+
+
+def never_ours_entry(unit):
+    """The (pattern, why) of NEVER_OURS that matches ``unit``, or None."""
+    for pattern, why in NEVER_OURS:
         if fnmatch.fnmatchcase(unit, pattern):
-            return pattern
+            return pattern, why
     return None
 
 
@@ -147,3 +155,76 @@ def by_design(unit):
 def builtin_patterns():
     """Every built-in pattern, both tiers (the default exemptions of hardening)."""
     return [pattern for pattern, _why in NEVER_OURS] + [entry.pattern for entry in BY_DESIGN]
+
+
+def allow_problem(entry):
+    """Why an ``allow`` entry cannot be honoured, or None.
+
+    Only by-design entries can be lifted. An entry that could name a
+    never-ours unit (``systemd-journald``, ``user@*``, ``*``) is refused as a
+    whole rather than half-applied: the operator must see the mistake.
+    """
+    name = unit_names.normalize(entry)
+    for pattern, why in NEVER_OURS:
+        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(pattern, name):
+            return "%r covers %s, which is never ours (%s) and cannot be lifted" % (entry, pattern, why)
+    return None
+
+
+def lifted(unit, allow):
+    """Does an ``allow`` entry (name or glob; 'cron' means cron.service) lift ``unit``?"""
+    return unit_names.matches(unit, allow or ())
+
+
+def classify(unit, allow=()):
+    """Which tier ``unit`` is in, and whether ``allow`` lifts it, as a plain dict.
+
+    ``tier`` is 'never_ours', 'by_design' or None; ``allowed`` says whether an
+    action may touch the unit (never for never-ours, by design only if lifted);
+    ``reason`` is the sentence an operator reads when a unit is left alone.
+    """
+    unit = unit_names.normalize(unit)
+    data = {
+        "name": unit,
+        "tier": None,
+        "pattern": None,
+        "why": None,
+        "kill_mode": None,
+        "source": None,
+        "allowed": True,
+        "reason": None,
+    }
+    found = never_ours_entry(unit)
+    entry = by_design(unit)
+    if found:
+        data.update(
+            tier="never_ours",
+            pattern=found[0],
+            why=found[1],
+            allowed=False,
+            reason="%s is never ours (%s)" % (unit, found[1]),
+        )
+    elif entry is not None:
+        data.update(entry.as_dict())
+        data.update(
+            tier="by_design",
+            allowed=lifted(unit, allow),
+            reason="%s sets KillMode=%s by design (%s; %s)" % (unit, entry.kill_mode, entry.why, entry.source),
+        )
+    return data
+
+
+def hardening_exemptions(allow=()):
+    """The built-in patterns killmode_hardening passes as exemptions: all, minus the lifted by-design ones.
+
+    A by-design pattern is dropped when an ``allow`` entry names a unit it
+    covers (or is the same glob), so that a lifted unit can be hardened.
+    """
+    patterns = [pattern for pattern, _why in NEVER_OURS]
+    for entry in BY_DESIGN:
+        if not any(
+            fnmatch.fnmatchcase(unit_names.normalize(name), entry.pattern) or name == entry.pattern
+            for name in allow or ()
+        ):
+            patterns.append(entry.pattern)
+    return patterns

@@ -15,8 +15,9 @@ import re
 
 # systemd's unit name alphabet (unit-name.c: VALID_CHARS plus '@' for instances)
 # extended with the glob characters systemctl accepts in patterns.
-_NAME_CHARS = re.compile(r"^[A-Za-z0-9:_.\\@-]+$")
-_PATTERN_CHARS = re.compile(r"^[A-Za-z0-9:_.\\@*?\[\]!-]+$")
+# \Z, not $: '$' also matches before a trailing newline, which let "app.service\n" through.
+_NAME_CHARS = re.compile(r"[A-Za-z0-9:_.\\@-]+\Z")
+_PATTERN_CHARS = re.compile(r"[A-Za-z0-9:_.\\@*?\[\]!-]+\Z")
 UNIT_NAME_MAX = 255
 OTHER_UNIT_TYPES = (
     ".socket",
@@ -49,6 +50,9 @@ def check_pattern(pattern, allow_glob=True):
         )
     if pattern.startswith(".") or pattern.startswith("@"):
         return "unit name %r must not start with '.' or '@'" % pattern
+    if pattern.startswith("-"):
+        # systemctl and journalctl would read it as an option
+        return "unit name %r must not start with '-'" % pattern
     if pattern.endswith(OTHER_UNIT_TYPES):
         return "%r is not a service: only .service units are in scope" % pattern
     return None

@@ -16,8 +16,9 @@ description:
   - Writes or removes one drop-in file per service, C(/etc/systemd/system/UNIT.d/50-reaper-killmode.conf)
     by default, and touches no other file.
   - All input is validated before anything is written. That covers the service names (systemd's alphabet,
-    no C(/) or C(..)), that each service is known to systemd, the setting values (KillMode, time spans, signals,
-    TasksMax, ExitType) and that the host's systemd release knows every requested directive.
+    no C(/) or C(..), no leading C(-), no newline), that each service is known to systemd, the setting values
+    (KillMode, time spans, signals, TasksMax, ExitType), that O(units[].content) sets exactly those settings,
+    O(unit_dir), O(dropin_name) and O(exempt), and that the host's systemd release knows every requested directive.
     Any problem fails the task with all messages at once and leaves the host unchanged.
   - Before a drop-in is installed, the unit file and every drop-in systemd loads for it (C(FragmentPath)
     and C(DropInPaths)) are copied into a temporary directory and checked with C(systemd-analyze verify)
@@ -51,7 +52,11 @@ options:
         default: {}
       content:
         description:
-          - The full drop-in text. Required for O(state=present).
+          - The full drop-in text (for example rendered by the role's template). Optional; without it the module
+            renders the drop-in from O(units[].settings) itself.
+          - It is read back the way systemd reads it before anything is written and must set exactly the validated
+            O(units[].settings) and nothing else (comments, blank lines, one C([Service]) section and the kill
+            directives, each once, no continuation lines); otherwise the task fails and nothing is written.
         type: str
   exempt:
     description:
@@ -176,7 +181,10 @@ import glob
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reaper.systemd.plugins.module_utils import option_checks
 from ansible_collections.reaper.systemd.plugins.module_utils.killmode_dropin import (
+    content_errors,
+    render_dropin,
     setting_errors,
     support_errors,
     unit_name_error,
@@ -186,8 +194,28 @@ from ansible_collections.reaper.systemd.plugins.module_utils.systemd_units impor
     parse_show_output,
 )
 from ansible_collections.reaper.systemd.plugins.module_utils.unit_names import (
+    check_pattern,
     matches,
     normalize,
+)
+
+ARGUMENT_SPEC = dict(
+    units=dict(
+        type="list",
+        elements="dict",
+        default=[],
+        options=dict(
+            name=dict(type="str", required=True),
+            settings=dict(type="dict", default={}),
+            content=dict(type="str"),
+        ),
+    ),
+    exempt=dict(type="list", elements="str", default=[]),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    remove_all=dict(type="bool", default=False),
+    dropin_name=dict(type="str", default="50-reaper-killmode.conf"),
+    unit_dir=dict(type="path", default="/etc/systemd/system"),
+    verify=dict(type="bool", default=True),
 )
 
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "KillMode", "FragmentPath", "DropInPaths")
@@ -229,36 +257,37 @@ def _installed_dropins(unit_dir, dropin_name):
     return found
 
 
+def _check_options(params):
+    """The module-wide options, through the collection's shared checks (after Ansible's conversion)."""
+    name = option_checks.safe_string("dropin_name", params["dropin_name"])
+    if "/" in name or name.startswith(".") or not name.endswith(".conf") or name == ".conf":
+        raise option_checks.InvalidOption("dropin_name", name, "must be a plain file name ending in .conf")
+    option_checks.absolute_path("unit_dir", params["unit_dir"])
+    option_checks.string_list("exempt", params["exempt"], check_pattern)
+    for item in params["units"]:
+        option_checks.safe_string("units[].name", item["name"])
+        if item["content"] is not None:
+            # NUL or a carriage return would be cut or read differently by systemd
+            if "\x00" in item["content"] or "\r" in item["content"]:
+                raise option_checks.InvalidOption(
+                    "units[].content", item["content"], "must not contain NUL or carriage returns"
+                )
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            units=dict(
-                type="list",
-                elements="dict",
-                default=[],
-                options=dict(
-                    name=dict(type="str", required=True),
-                    settings=dict(type="dict", default={}),
-                    content=dict(type="str"),
-                ),
-            ),
-            exempt=dict(type="list", elements="str", default=[]),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            remove_all=dict(type="bool", default=False),
-            dropin_name=dict(type="str", default="50-reaper-killmode.conf"),
-            unit_dir=dict(type="path", default="/etc/systemd/system"),
-            verify=dict(type="bool", default=True),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     params = module.params
     state = params["state"]
-    dropin_name = params["dropin_name"]
-    unit_dir = params["unit_dir"]
     result = dict(changed=False, units=[], changed_units=[], exempted=[], systemd_version=None)
-
-    if "/" in dropin_name or dropin_name.startswith(".") or not dropin_name.endswith(".conf"):
-        module.fail_json(msg="dropin_name %r must be a plain file name ending in .conf" % dropin_name, **result)
+    try:
+        _check_options(params)
+    except option_checks.InvalidOption as exc:
+        module.fail_json(msg="Invalid input, nothing was changed: %s" % exc, errors=[str(exc)], **result)
+    dropin_name = params["dropin_name"]
+    unit_dir = os.path.normpath(params["unit_dir"])
 
     # 1. Validate everything that needs no host: names and settings.
     errors = []
@@ -268,23 +297,24 @@ def main():
         raw_name = item["name"]
         error = unit_name_error(raw_name)
         if error:
-            errors.append(error)
+            errors.append("units[].name: %s" % error)
             continue
         name = normalize(raw_name)
         settings = item["settings"] or {}
-        if state == "present":
-            errors.extend(setting_errors(name, settings))
-            if item["content"] is None:
-                errors.append("%s: content is required with state=present" % name)
+        content = item["content"]
+        problems = setting_errors(name, settings) if state == "present" else []
+        errors.extend(problems)
         if name in seen:
-            if seen[name] != (settings, item["content"]):
+            if seen[name] != (settings, content):
                 module.warn("%s is listed more than once; the first entry is used" % name)
             continue
-        seen[name] = (settings, item["content"])
-        requested.append(dict(name=name, settings=settings, content=item["content"]))
-    for pattern in params["exempt"]:
-        if not pattern or "/" in pattern:
-            errors.append("exempt pattern %r must be a non-empty unit name or glob without '/'" % pattern)
+        seen[name] = (settings, content)
+        if state == "present" and not problems:
+            if content is None:
+                content = render_dropin(name, settings)
+            else:
+                errors.extend(content_errors(name, settings, content))
+        requested.append(dict(name=name, settings=settings, content=content))
     if errors:
         module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(errors), errors=errors, **result)
 

@@ -31,8 +31,10 @@ notes:
     C(INVOCATION_ID); it then reports C(privilege=limited), falls back to start times, session ids and
     ancestry, and raises no finding it cannot prove.
   - Zombies younger than O(min_zombie_age) are listed but not flagged.
-  - Interactive login sessions (C(sshd), C(login)) and container or VM scopes (C(docker-*.scope),
-    C(libpod-*.scope), C(machine.slice)) are designed hand-offs and are not reported as escapes.
+  - Interactive login sessions (C(sshd), C(login)), container or VM scopes (C(docker-*.scope),
+    C(libpod-*.scope), C(machine.slice)) and processes in another PID namespace than PID 1 (containers
+    under the cgroupfs driver, C(/docker/<id>), C(/kubepods/...), C(/lxc/<name>)) are designed hand-offs and
+    are not reported as escapes; see RV(ansible_facts.reaper.host.containers).
 attributes:
   check_mode:
     support: full
@@ -191,6 +193,25 @@ ansible_facts:
               type: list
               elements: dict
               returned: always
+            containers:
+              description:
+                - Processes handed off to a container engine, one item per container cgroup, most processes first,
+                  capped at O(max_items). They are never escapes, left-overs or survivors.
+                - A process counts as handed off when its PID namespace (C(/proc/PID/ns/pid)) differs from PID 1's,
+                  or when it sits in a systemd-driver container scope (C(docker-*.scope), C(libpod-*.scope),
+                  C(crio-*.scope), C(cri-containerd-*.scope), C(machine-*.scope), C(machine.slice)). Under the
+                  cgroupfs driver (C(/docker/<id>), C(/kubepods/...), C(/lxc/<name>)) the namespace decides.
+                - C(cgroup) is the path in systemd's view, C(processes) the number of processes counted there,
+                  C(pid_namespace) the namespace link (C(pid:[4026532201])), or V(null) when it could not be read.
+                  A process outside systemd's tree whose namespace cannot be read is listed here with
+                  V(null) rather than reported as an escape.
+                - The namespace is read only for processes that would otherwise be escapes, left-overs or
+                  survivors, so container processes no rule asks about are not counted.
+              type: list
+              elements: dict
+              returned: always
+              sample:
+                - {cgroup: /docker/0123456789ab, processes: 2, pid_namespace: "pid:[4026532201]"}
             environ_denied:
               description: Processes whose environment could not be read (missing privilege).
               type: int
@@ -202,7 +223,10 @@ ansible_facts:
         units:
           description:
             - Per service, keyed by full unit name (for example C(worker@a.service)).
-            - Zombie items are C({pid, ppid, parent_comm, parent_is_main, age_s}); left-over and survivor
+            - Zombie items are C({pid, ppid, parent_comm, parent_is_main, age_s, zombie_seen_s}). C(age_s) is the
+              age of the process; C(zombie_seen_s) is how long it has been observed as a zombie, which needs memory
+              across scans. It is always V(null) here (this module keeps no state); M(reaper.systemd.reap) and the
+              cleanup timer fill it in from their state file. Left-over and survivor
               items C({pid, comm, uid, age_s}); escape items C({pid, comm, uid, now_in, route, evidence}) where
               C(route) is one of C(pam_session), C(scope), C(cgroup_move), C(unknown) and C(evidence) lists
               C(invocation_id), C(session_id) and C(ancestry).
@@ -228,7 +252,7 @@ ansible_facts:
               invocation_id: 4f0c8a3f0a6b4f2c9b3a1c2d3e4f5a6b
               processes: 4
               zombies:
-                - {pid: 901, ppid: 812, parent_comm: worker, parent_is_main: true, age_s: 312.4}
+                - {pid: 901, ppid: 812, parent_comm: worker, parent_is_main: true, age_s: 312.4, zombie_seen_s: null}
               leftovers: []
               survivors: []
               escaped: []
@@ -239,6 +263,11 @@ ansible_facts:
             - C(code) is one of C(zombies), C(leftovers), C(survivors), C(escaped), C(unattributed_escape),
               C(weak_killmode), C(killmode_none_deprecated), C(sendsigkill_off), C(tasks_usage), C(pid_usage),
               C(thread_usage); C(severity) one of C(info), C(warning), C(critical).
+            - For a service whose package sets C(KillMode=process) on purpose (by design, for example C(ssh.service)
+              or C(cron.service)) and that still runs with it, C(weak_killmode), C(survivors) and C(leftovers) are
+              C(info), the summary says C(by design (why)) and C(evidence) adds C(by_design=true), C(why) and
+              C(source). For a service that is never ours (C(systemd-*), C(dbus*), C(user@*), ...) C(evidence)
+              adds C(never_ours=true), C(why) and C(pattern), and C(remedy) suggests no action.
           returned: always
           type: list
           elements: dict

@@ -26,8 +26,17 @@ description:
   - Each action is written to the journal before it is taken (C(SYSLOG_IDENTIFIER=reaper-systemd), one
     C(MESSAGE_ID) per action kind, C(UNIT=), C(OBJECT_PID=), C(REASON=)), and the state is re-read after it;
     the result says what really changed (a killed process that stays a zombie is reported as not cleaned).
-  - Shares a lock (C(/run/reaper-systemd/lock)) and the per-unit cool-downs (C(/var/lib/reaper-systemd/state.json))
-    with the cleanup timer of the role C(reaper.systemd.cleanup_timer), so two cleanups never run at once.
+  - Shares a lock (C(/run/reaper-systemd/lock)) and its memory (C(/var/lib/reaper-systemd/state.json) with zombie
+    sightings, cool-downs, back-off, parked units, the hourly action budget) with the cleanup timer of the role
+    C(reaper.systemd.cleanup_timer), so two cleanups never run at once and both keep the same brakes.
+  - Each action is recorded in the state file before it is taken; if the state cannot be saved, the action is not
+    taken and the task fails. A state file that cannot be used (corrupt, newer layout, unsafe ownership or mode,
+    unreadable) means no action at all and a failed task; the file is left as it is.
+  - The task fails when an action failed or timed out (the result still lists everything that happened), so
+    C(serial) and C(max_fail_percentage) stop a rollout that goes wrong.
+  - Zombie thresholds rest on how long a zombie has been observed (RV(plan[].evidence)), not on the age of the
+    process; a zombie seen for the first time counts as new. With O(zombie_wait) the module takes a second look
+    after that many seconds at most, so a long-standing zombie factory is handled in one run.
 author:
   - reaper.systemd maintainers (@reaper-systemd)
 requirements:
@@ -76,22 +85,69 @@ options:
     elements: str
     choices: [nudge_parent, restart_unit, kill_leftovers, kill_survivors, terminate_escaped, kill_worker_parent]
     default: []
+  allow:
+    description:
+      - Units or patterns that lift the built-in "by design" exemptions (services that set C(KillMode=process) on
+        purpose, such as C(cron)). Never widens the scope (O(units) still decides) and never lifts the units that
+        are never ours (C(systemd-*), C(dbus*), ...).
+    type: list
+    elements: str
+    default: []
   min_zombies:
-    description: Zombies (at least O(min_zombie_age) old) a unit must have before zombie actions apply.
+    description: Zombies (each observed as a zombie for at least O(min_zombie_age)) a unit must have before zombie
+      actions apply.
     type: int
     default: 1
   min_zombie_age:
-    description: Age in seconds a zombie must have to count.
+    description:
+      - Seconds a zombie must have been B(observed) as a zombie (across this module's and the timer's scans) to
+        count. A zombie never seen before counts as new, whatever the age of the process, so a worker caught
+        between C(exit) and its parent's C(wait) never triggers an action.
     type: float
     default: 60
+  zombie_wait:
+    description:
+      - Seconds this run may wait for a second look at zombies not yet observed for O(min_zombie_age). V(0) (the
+        default) never waits; the next run decides. C(reaper.systemd.remediate) sets it so a long-standing zombie
+        factory is handled in one run; transient zombies are gone by the second look.
+    type: float
+    default: 0
   max_actions:
     description: Cap on actions per run (each signalled process or restarted unit is one). V(0) plans only.
     type: int
     default: 10
+  max_actions_per_hour:
+    description: Actions allowed on this host over a sliding hour, shared with the cleanup timer. Actions beyond it
+      are reported as skipped and left to a later run.
+    type: int
+    default: 30
   cooldown:
     description: Seconds after an action on a unit before the next action on it (shared with the cleanup timer).
     type: float
     default: 3600
+  backoff_max:
+    description: The cool-down doubles after each action that did not fix its unit, up to this many seconds.
+    type: float
+    default: 86400
+  park_after:
+    description: After this many actions in a row that did not fix a unit, the unit is parked (never acted on)
+      until an operator unparks it (O(unpark), or C(reaper-cleanup.py --unpark UNIT) on the host).
+    type: int
+    default: 3
+  unpark:
+    description: Units to unpark (parking and back-off reset) before planning. Names without a suffix mean
+      C(.service). V(*) unparks every parked unit.
+    type: list
+    elements: str
+    default: []
+  paused:
+    description: Plan only, act on nothing (the fleet-wide pause; the file O(pause_path) has the same effect).
+    type: bool
+    default: false
+  pause_path:
+    description: When this file exists, the run plans and acts on nothing (shared with the cleanup timer).
+    type: path
+    default: /etc/reaper-systemd/paused
   grace:
     description: Seconds between C(SIGTERM) and C(SIGKILL).
     type: float
@@ -105,7 +161,7 @@ options:
     type: path
     default: /run/reaper-systemd/lock
   state_path:
-    description: State file shared with the cleanup timer (cool-downs).
+    description: State file shared with the cleanup timer (sightings, cool-downs, parking, budget).
     type: path
     default: /var/lib/reaper-systemd/state.json
   backend:
@@ -129,8 +185,15 @@ EXAMPLES = r"""
     actions: [restart_unit, kill_leftovers, terminate_escaped]
     min_zombies: 20
     min_zombie_age: 300
+    zombie_wait: 300
     max_actions: 5
   register: cleanup
+
+- name: Let the cleanup act again on a unit it parked
+  reaper.systemd.reap:
+    units: ["worker-*"]
+    actions: [restart_unit]
+    unpark: [worker-3]
 
 - name: Everything but the built-in deny list and the database, left-overs only
   reaper.systemd.reap:
@@ -164,7 +227,7 @@ plan:
     reason:
       description: Why the action is planned.
       type: str
-      sample: 12 zombies at least 60s old (min_zombies=5)
+      sample: 12 zombies seen as zombies for at least 60s (min_zombies=5)
     description:
       description: One line saying what is done.
       type: str
@@ -173,7 +236,8 @@ plan:
       type: dict
 skipped_actions:
   description: Actions that were considered and not planned, each with the reason (deny list, guard rail,
-    cool-down, C(max_actions), "harden first").
+    cool-down, parked, C(max_actions), C(max_actions_per_hour), "harden first", younger than 1 s at scan time,
+    another PID namespace, not taken because the state could not be saved).
   returned: always
   type: list
   elements: dict
@@ -187,7 +251,8 @@ actions:
   contains:
     result:
       description: V(done) (target gone or fixed), V(not_cleaned) (acted, state shows no fix, for example a
-        zombie left behind), V(refused) (a guard rail refused at action time), V(vanished), V(failed) or V(timeout).
+        zombie left behind), V(refused) (a guard rail refused at action time, for example "unit restarted since
+        the scan"), V(vanished), V(failed) or V(timeout) (both fail the task).
       type: str
     signals:
       description: Signals sent, in order.
@@ -216,13 +281,44 @@ unmatched:
   returned: always
   type: list
   elements: str
+paused:
+  description: True when the run only planned because of O(paused) or O(pause_path).
+  returned: always
+  type: bool
+state_problem:
+  description: Null, or the kind of problem with the state file (C(corrupt), C(newer), C(unsafe), C(unreadable));
+    then no action was taken and the task failed (outside check mode).
+  returned: always
+  type: str
+parked:
+  description: Units parked after this run (never acted on until unparked).
+  returned: always
+  type: list
+  elements: str
+unparked:
+  description: Units unparked by O(unpark) in this run.
+  returned: always
+  type: list
+  elements: str
+second_look_s:
+  description: Seconds waited for the second look of O(zombie_wait) (null when there was none).
+  returned: always
+  type: float
 """
 
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.reaper.systemd.plugins.module_utils import cleanup_policy, cleanup_state, remediation
+from ansible_collections.reaper.systemd.plugins.module_utils import (
+    cleanup_config,
+    cleanup_memory,
+    cleanup_policy,
+    cleanup_state,
+    remediation,
+    unit_names,
+)
 from ansible_collections.reaper.systemd.plugins.module_utils.cleanup_lock import CleanupLock, LockHeld
 from ansible_collections.reaper.systemd.plugins.module_utils.journal import Journal
 from ansible_collections.reaper.systemd.plugins.module_utils.proc_table import BackendUnavailable
@@ -233,11 +329,19 @@ from ansible_collections.reaper.systemd.plugins.module_utils.systemd_units impor
 ARGUMENT_SPEC = dict(
     units=dict(type="list", elements="str", required=True),
     deny=dict(type="list", elements="str", default=[]),
+    allow=dict(type="list", elements="str", default=[]),
     actions=dict(type="list", elements="str", default=[], choices=list(cleanup_policy.ACTIONS)),
     min_zombies=dict(type="int", default=1),
     min_zombie_age=dict(type="float", default=60),
+    zombie_wait=dict(type="float", default=0),
     max_actions=dict(type="int", default=10),
+    max_actions_per_hour=dict(type="int", default=30),
     cooldown=dict(type="float", default=3600),
+    backoff_max=dict(type="float", default=86400),
+    park_after=dict(type="int", default=3),
+    unpark=dict(type="list", elements="str", default=[]),
+    paused=dict(type="bool", default=False),
+    pause_path=dict(type="path", default="/etc/reaper-systemd/paused"),
     grace=dict(type="float", default=10),
     action_timeout=dict(type="float", default=120),
     lock_path=dict(type="path", default="/run/reaper-systemd/lock"),
@@ -265,23 +369,27 @@ def _scanner(module, backend, min_zombie_age):
     return run
 
 
+def _unpark_names(module, names):
+    out = []
+    for name in names:
+        if name == "*":
+            out.append(name)
+            continue
+        problem = unit_names.check_pattern(name, allow_glob=False)
+        if problem:
+            module.fail_json(msg="Invalid option unpark: %s" % problem)
+        out.append(unit_names.normalize(name))
+    return out
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
-        policy = cleanup_policy.Policy(
-            units=params["units"],
-            actions=params["actions"],
-            deny=params["deny"],
-            min_zombies=params["min_zombies"],
-            min_zombie_age=params["min_zombie_age"],
-            max_actions=params["max_actions"],
-            cooldown=params["cooldown"],
-            grace=params["grace"],
-            action_timeout=params["action_timeout"],
-        )
-    except cleanup_policy.PolicyError as exc:
+        policy, _extra = cleanup_config.from_params(params)
+    except cleanup_config.ConfigError as exc:
         module.fail_json(msg="Invalid option: %s" % exc)
+    unpark = _unpark_names(module, params["unpark"])
 
     scanner = _scanner(module, params["backend"], policy.min_zombie_age)
     lock = None
@@ -293,54 +401,120 @@ def main():
         except OSError as exc:
             module.fail_json(msg="Cannot take the cleanup lock %s: %s (run as root)" % (params["lock_path"], exc))
     try:
-        result = _run(module, policy, scanner, params)
+        result, failure = _run(module, policy, scanner, params, unpark)
     finally:
         if lock is not None:
             lock.release()
+    if failure:
+        module.fail_json(msg=failure, **result)
     module.exit_json(**result)
 
 
-def _run(module, policy, scanner, params):
-    state, warnings = cleanup_state.load(params["state_path"])
-    for warning in warnings:
-        module.warn(warning)
+def _save(state, path):
+    cleanup_state.save(state, path)
+
+
+def _run(module, policy, scanner, params, unpark):
+    """(result, failure message or None)."""
+    journal = Journal()
+    state_path = params["state_path"]
+    state, problem = cleanup_memory.load_state(state_path)
+    failure = None
+    if problem is not None:
+        failure = "The state file %s cannot be used (%s: %s): no action was taken and the file was left as it is" % (
+            state_path,
+            problem.kind,
+            problem.message,
+        )
+        module.warn(failure)
+        if not module.check_mode:
+            journal.log("state_problem", "reaper-systemd: %s" % failure, reason=problem.kind, priority="warning")
+    paused = bool(params["paused"]) or os.path.lexists(params["pause_path"])
+    unparked = []
+    if unpark and problem is None:
+        unparked = cleanup_memory.unpark_all(state) if "*" in unpark else []
+        unparked += [name for name in unpark if name != "*" and cleanup_memory.unpark(state, name)]
     guard = Guard()
+    started = time.time()
     before = scanner(policy.units)
-    the_plan = remediation.plan(before.facts, before.table.processes, policy, state=state, now=time.time(), guard=guard)
+    cleanup_memory.record_scan(state, before.facts, before.table, started)
+    delay = remediation.second_look_delay(before.facts, policy)
+    if delay is not None:
+        time.sleep(delay)
+        before = scanner(policy.units)
+        started = time.time()
+        cleanup_memory.record_scan(state, before.facts, before.table, started)
+    the_plan = remediation.plan(
+        before.facts,
+        before.table.processes,
+        policy,
+        state=state,
+        now=started,
+        guard=guard,
+        age_s=getattr(before.table, "age_s", None),
+    )
     result = {
-        "changed": False,
+        "changed": bool(unparked),
         "plan": [a.as_dict() for a in the_plan.actions],
         "skipped_actions": the_plan.skipped,
         "actions": [],
         "before": remediation.summarize(before.facts),
         "after": remediation.summarize(before.facts),
         "unmatched": before.facts.get("unmatched", []),
+        "paused": paused,
+        "state_problem": problem.kind if problem is not None else None,
+        "parked": cleanup_memory.parked_units(state),
+        "unparked": unparked,
+        "second_look_s": round(delay, 3) if delay is not None else None,
     }
     if any(a.pid is not None for a in the_plan.actions):
         supported, reason = pidfd_support()
         if not supported:
             module.warn(reason)
-    if module.check_mode or not the_plan.actions:
-        return result
+    if module.check_mode or problem is not None:
+        return result, None if module.check_mode else failure
+    if paused:
+        journal.log("paused", "reaper-systemd: paused: planning only, no action", priority="notice")
+    if paused or not the_plan.actions:
+        # sightings, pruning and unparking are kept; nothing else changed
+        try:
+            _save(state, state_path)
+        except OSError as exc:
+            module.warn("Could not save the state to %s: %s" % (state_path, exc))
+        return result, None
 
     executor = remediation.Executor(
         policy,
-        Journal(),
+        journal,
         rescan=lambda units: scanner(units).facts,
         guard=guard,
         cgroup_view=getattr(before.table, "cgroup_view", None),
     )
-    results = executor.run(the_plan, state)
+    results = executor.run(the_plan, state, save=lambda st: _save(st, state_path))
     result["actions"] = results
-    result["changed"] = any(r["changed"] for r in results)
+    result["skipped_actions"] = the_plan.skipped
+    result["changed"] = result["changed"] or any(r["changed"] for r in results)
+    result["parked"] = cleanup_memory.parked_units(state)
     remediation.count_results(results, state.setdefault("counters", {}))
-    if results:
+    cleanup_memory.prune_actions(state, time.time())
+    if executor.write_ahead_error is None:
         try:
-            cleanup_state.save(state, params["state_path"])
+            _save(state, state_path)
         except OSError as exc:
-            module.warn("Could not save the cool-downs to %s: %s" % (params["state_path"], exc))
+            module.warn("Could not save the state to %s: %s" % (state_path, exc))
     result["after"] = remediation.summarize(scanner(policy.units).facts)
-    return result
+    if executor.write_ahead_error is not None:
+        return result, (
+            "The state %s could not be saved before an action (%s): that action and the later ones were not taken"
+            % (state_path, executor.write_ahead_error)
+        )
+    bad = [r for r in results if r["result"] in (remediation.FAILED, remediation.TIMEOUT)]
+    if bad:
+        return result, "%d action(s) failed or timed out: %s" % (
+            len(bad),
+            "; ".join("%s: %s (%s)" % (r["description"], r["result"], r.get("message") or "") for r in bad),
+        )
+    return result, None
 
 
 if __name__ == "__main__":

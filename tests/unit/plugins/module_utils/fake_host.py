@@ -13,6 +13,7 @@ from ansible_collections.reaper.systemd.plugins.module_utils.scan import HostPat
 HZ = 100
 BOOTTIME_S = 10000.0
 MONOTONIC_S = 9900.0  # the host was suspended for 100 s: the clocks differ
+HOST_PID_NS = "pid:[4026531836]"
 
 MOUNTINFO = {
     "legacy": "30 24 0:26 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n",
@@ -59,6 +60,7 @@ class FakeHost:
         self.version = version
         self.units = {}
         self.denied = set()
+        self.ns_denied = set()
         self.proc = os.path.join(self.root, "proc")
         self.run_systemd = os.path.join(self.root, "run", "systemd")
         os.makedirs(os.path.join(self.proc, "self"))
@@ -107,6 +109,7 @@ class FakeHost:
         environ=None,
         kthread=False,
         threads=1,
+        pid_ns=HOST_PID_NS,
     ):
         start = ticks_at(100.0) if start is None else start
         session = pid if session is None else session
@@ -121,6 +124,14 @@ class FakeHost:
         if environ:
             env += b"".join(("%s=%s\0" % item).encode() for item in sorted(environ.items()))
         self._write("proc/%d/environ" % pid, env, mode="wb")
+        # The kernel shows the namespace as a symlink whose target is only a name.
+        ns_dir = os.path.join(self.proc, str(pid), "ns")
+        if not os.path.isdir(ns_dir):
+            os.makedirs(ns_dir)
+        if os.path.lexists(os.path.join(ns_dir, "pid")):
+            os.unlink(os.path.join(ns_dir, "pid"))
+        if pid_ns is not None:
+            os.symlink(pid_ns, os.path.join(ns_dir, "pid"))
 
     def add_vanished(self, pid):
         """A PID listed in /proc whose files are gone by the time we read them."""
@@ -128,6 +139,10 @@ class FakeHost:
 
     def deny_environ(self, *pids):
         self.denied.update(pids)
+
+    def deny_namespace(self, *pids):
+        """readlink of /proc/PID/ns/pid fails with EACCES (no CAP_SYS_PTRACE for that process)."""
+        self.ns_denied.update(pids)
 
     def add_unit(self, name, **props):
         values = dict(DEFAULT_PROPS, Id=name)
@@ -151,6 +166,17 @@ class FakeHost:
         return "\n\n".join(blocks) + "\n"
 
     def scan(self, monkeypatch=None, **options):
+        if self.ns_denied:
+            assert monkeypatch is not None, "deny_namespace needs the monkeypatch fixture"
+            original_ns = proc_table.ProcessTable._read_namespace
+            ns_denied = self.ns_denied
+
+            def ns_reader(table, pid):
+                if pid in ns_denied:
+                    raise OSError(errno.EACCES, "Permission denied")
+                return original_ns(table, pid)
+
+            monkeypatch.setattr(proc_table.ProcessTable, "_read_namespace", ns_reader)
         if self.denied:
             assert monkeypatch is not None, "deny_environ needs the monkeypatch fixture"
             original = proc_table.ProcessTable._read_environ_procfs

@@ -427,3 +427,297 @@ def test_with_environ_a_survivor_forked_just_before_the_restart_is_found(host):
     )
     facts = host.scan().facts
     assert pids(facts["units"]["svc.service"]["survivors"]) == [501]
+
+
+# -- containers: the PID namespace decides, not the cgroup's name ---------------
+
+CONTAINER_NS = "pid:[4026532201]"
+
+
+def containers(facts):
+    return [(c["cgroup"], c["processes"], c["pid_namespace"]) for c in facts["host"]["containers"]]
+
+
+def seen(host, path):
+    """A cgroup path as the facts show it: in systemd's namespace (with its prefix inside podman)."""
+    return host.systemd_prefix + path
+
+
+def add_containerd(host):
+    host.add_unit(
+        "containerd.service",
+        MainPID=1300,
+        ExecMainPID=1300,
+        ControlGroup=SVC % "containerd.service",
+        InvocationID="c1",
+        KillMode="process",
+    )
+    host.add_process(1300, 1, "containerd", cgroup=SVC % "containerd.service", environ={"INVOCATION_ID": "c1"})
+    # the shim stays in the engine's unit, as on a cgroup v1 host with the cgroupfs driver
+    host.add_process(
+        1301, 1300, "containerd-shim", session=1300, cgroup=SVC % "containerd.service", environ={"INVOCATION_ID": "c1"}
+    )
+
+
+def test_docker_cgroupfs_container_is_a_hand_off_not_an_escape(host):
+    add_containerd(host)
+    cgroup = "/docker/0123456789ab"
+    host.add_process(1302, 1301, "nginx", session=1302, cgroup=cgroup, pid_ns=CONTAINER_NS)
+    host.add_process(1303, 1302, "nginx", uid=33, session=1302, cgroup=cgroup, pid_ns=CONTAINER_NS)
+    facts = host.scan().facts
+    assert facts["units"]["containerd.service"]["escaped"] == []
+    assert containers(facts) == [(seen(host, cgroup), 2, CONTAINER_NS)]
+    assert "escaped" not in codes(facts, "containerd.service")
+
+
+def test_kubepods_cgroupfs_containers_are_hand_offs(host):
+    add_containerd(host)
+    pod = "/kubepods/besteffort/pod5f1c2d3e-aaaa-bbbb-cccc-0123456789ab"
+    pause, app = pod + "/a1b2c3", pod + "/d4e5f6"
+    host.add_process(1310, 1301, "pause", session=1310, cgroup=pause, pid_ns="pid:[4026532300]")
+    host.add_process(1311, 1301, "app", session=1311, cgroup=app, pid_ns="pid:[4026532301]")
+    host.add_process(1312, 1311, "app-worker", session=1311, cgroup=app, pid_ns="pid:[4026532301]")
+    facts = host.scan().facts
+    assert facts["units"]["containerd.service"]["escaped"] == []
+    assert containers(facts) == [(seen(host, app), 2, "pid:[4026532301]"), (seen(host, pause), 1, "pid:[4026532300]")]
+    assert facts["findings"][0]["code"] == "weak_killmode"
+    assert [f["code"] for f in facts["findings"]] == ["weak_killmode"]
+
+
+def test_lxc_container_is_a_hand_off(host):
+    host.add_unit(
+        "lxc@web.service", MainPID=1400, ExecMainPID=1400, ControlGroup=SVC % "lxc@web.service", InvocationID="x1"
+    )
+    host.add_process(1400, 1, "lxc-start", cgroup=SVC % "lxc@web.service", environ={"INVOCATION_ID": "x1"})
+    host.add_process(1401, 1400, "systemd", session=1401, cgroup="/lxc/web", pid_ns=CONTAINER_NS)
+    host.add_process(1402, 1401, "agetty", session=1402, cgroup="/lxc/web", pid_ns=CONTAINER_NS)
+    # the container's own systemd names its cgroups like the host's: still not the host's units
+    host.add_process(
+        1403, 1401, "apache2", session=1403, cgroup="/lxc/web/system.slice/apache2.service", pid_ns=CONTAINER_NS
+    )
+    facts = host.scan().facts
+    assert facts["units"]["lxc@web.service"]["escaped"] == []
+    assert containers(facts) == [(host.systemd_prefix + "/lxc/web", 2, CONTAINER_NS)]
+    assert facts["findings"] == []
+
+
+def test_unreadable_namespace_outside_every_unit_fails_closed(host, monkeypatch):
+    add_containerd(host)
+    cgroup = "/docker/0123456789ab"
+    host.add_process(1302, 1301, "nginx", uid=101, session=1302, cgroup=cgroup, pid_ns=CONTAINER_NS)
+    host.deny_namespace(1302)
+    facts = host.scan(monkeypatch).facts
+    # neither an escape (it may be a container) nor silently dropped
+    assert facts["units"]["containerd.service"]["escaped"] == []
+    assert containers(facts) == [(seen(host, cgroup), 1, None)]
+    assert facts["host"]["privilege"] == "limited"
+
+
+def test_unreadable_namespace_in_a_scope_keeps_the_escape(host, monkeypatch):
+    # A scope is systemd's, not a cgroupfs engine's: without the namespace the
+    # escape evidence stands, as it does for environ.
+    host.add_unit(
+        "runner.service", MainPID=900, ExecMainPID=900, ControlGroup=SVC % "runner.service", InvocationID="r1"
+    )
+    host.add_process(900, 1, "runner", cgroup=SVC % "runner.service", environ={"INVOCATION_ID": "r1"})
+    host.add_process(901, 900, "sleep", uid=1000, session=900, cgroup="/system.slice/run-r1234.scope")
+    host.deny_namespace(901)
+    facts = host.scan(monkeypatch).facts
+    assert [(e["pid"], e["route"]) for e in facts["units"]["runner.service"]["escaped"]] == [(901, "scope")]
+    assert containers(facts) == []
+
+
+def test_cgroup_move_in_the_host_namespace_is_still_an_escape(host):
+    # the zoo's zoo-cgroup-move: a child written into another unit's cgroup.procs
+    host.add_unit(
+        "mover.service", MainPID=1500, ExecMainPID=1500, ControlGroup=SVC % "mover.service", InvocationID="m1"
+    )
+    host.add_unit(
+        "decoy.service", MainPID=1600, ExecMainPID=1600, ControlGroup=SVC % "decoy.service", InvocationID="d1"
+    )
+    host.add_process(1500, 1, "mover", cgroup=SVC % "mover.service", environ={"INVOCATION_ID": "m1"})
+    host.add_process(1600, 1, "decoy", cgroup=SVC % "decoy.service", environ={"INVOCATION_ID": "d1"})
+    host.add_process(1501, 1500, "sleep", session=1500, cgroup=SVC % "decoy.service", environ={"INVOCATION_ID": "m1"})
+    # cgclassify into a cgroup no unit names, same namespace as init: an escape too
+    host.add_process(1502, 1500, "sleep", session=1500, cgroup="/mygroup", environ={"INVOCATION_ID": "m1"})
+    facts = host.scan().facts
+    escaped = facts["units"]["mover.service"]["escaped"]
+    assert [(e["pid"], e["now_in"], e["route"]) for e in escaped] == [
+        (1501, "decoy.service", "cgroup_move"),
+        (1502, seen(host, "/mygroup"), "cgroup_move"),
+    ]
+    assert containers(facts) == []
+
+
+def test_process_of_another_namespace_is_no_leftover_or_survivor(host):
+    host.add_unit(
+        "engine.service",
+        ActiveState="inactive",
+        SubState="dead",
+        KillMode="process",
+        ControlGroup=SVC % "engine.service",
+        InvocationID="e1",
+    )
+    host.add_process(1700, 1, "leftover", session=1690, cgroup=SVC % "engine.service", environ={"INVOCATION_ID": "e1"})
+    host.add_process(
+        1701, 1, "container-init", session=1701, cgroup=SVC % "engine.service" + "/payload", pid_ns=CONTAINER_NS
+    )
+    host.add_unit(
+        "delegating.service",
+        MainPID=1800,
+        ControlGroup=SVC % "delegating.service",
+        InvocationID="new",
+        InactiveExitTimestampMonotonic=int(5000e6),
+        Delegate="yes",
+    )
+    host.add_process(
+        1800,
+        1,
+        "delegating",
+        cgroup=SVC % "delegating.service",
+        start=ticks_at(5000.1),
+        environ={"INVOCATION_ID": "new"},
+    )
+    host.add_process(
+        1801,
+        1,
+        "payload",
+        session=1801,
+        cgroup=SVC % "delegating.service" + "/payload",
+        start=ticks_at(4000),
+        pid_ns=CONTAINER_NS,
+    )
+    facts = host.scan().facts
+    assert pids(facts["units"]["engine.service"]["leftovers"]) == [1700]
+    assert facts["units"]["delegating.service"]["survivors"] == []
+    assert containers(facts) == [
+        (seen(host, SVC % "delegating.service" + "/payload"), 1, CONTAINER_NS),
+        (seen(host, SVC % "engine.service" + "/payload"), 1, CONTAINER_NS),
+    ]
+
+
+def test_systemd_driver_scopes_are_counted_as_containers(host):
+    add_containerd(host)
+    scope = "/system.slice/docker-0123abcd.scope"
+    host.add_process(1302, 1301, "nginx", session=1302, cgroup=scope, pid_ns=CONTAINER_NS)
+    host.add_process(1303, 1302, "nginx", session=1302, cgroup=scope, pid_ns=CONTAINER_NS)
+    facts = host.scan().facts
+    assert facts["units"]["containerd.service"]["escaped"] == []
+    assert containers(facts) == [(seen(host, scope), 2, CONTAINER_NS)]
+
+
+def test_zombie_items_leave_the_observed_time_to_memory(host):
+    host.add_unit("factory.service", MainPID=100, ControlGroup=SVC % "factory.service")
+    host.add_process(100, 1, "factory", cgroup=SVC % "factory.service")
+    host.add_process(101, 100, "child", state="Z", cgroup=SVC % "factory.service", start=ticks_at(10))
+    zombie = host.scan().facts["units"]["factory.service"]["zombies"][0]
+    assert zombie["zombie_seen_s"] is None and zombie["age_s"] > 0
+
+
+# -- by-design and never-ours units: reported honestly, without noise ----------
+
+
+def test_by_design_killmode_and_survivors_are_info_with_why(host):
+    host.add_unit(
+        "cron.service",
+        MainPID=1900,
+        ExecMainPID=1900,
+        ControlGroup=SVC % "cron.service",
+        InvocationID="new",
+        KillMode="process",
+        InactiveExitTimestampMonotonic=int(5000e6),
+    )
+    host.add_process(
+        1900, 1, "cron", cgroup=SVC % "cron.service", start=ticks_at(5000.1), environ={"INVOCATION_ID": "new"}
+    )
+    # a job started by the previous cron: it runs to its end on purpose
+    host.add_process(
+        1901,
+        1,
+        "backup.sh",
+        session=1850,
+        cgroup=SVC % "cron.service",
+        start=ticks_at(4000),
+        environ={"INVOCATION_ID": "old"},
+    )
+    facts = host.scan().facts
+    assert facts["units"]["cron.service"]["counts"]["survivors"] == 1  # the count stays reported
+    found = dict((f["code"], f) for f in facts["findings"] if f["unit"] == "cron.service")
+    assert sorted(found) == ["survivors", "weak_killmode"]
+    for code in ("survivors", "weak_killmode"):
+        assert found[code]["severity"] == "info"
+        assert "by design (a job cron started runs to its end across a restart of cron)" in found[code]["summary"]
+        assert found[code]["evidence"]["by_design"] is True
+        assert found[code]["evidence"]["source"] == "Debian's cron unit"
+        assert "kill_survivors" not in found[code]["remedy"]
+    assert found["survivors"]["evidence"]["pids"] == [1901]
+
+
+def test_by_design_unit_with_another_killmode_leaks_again(host):
+    # ssh.service given KillMode=mixed by a drop-in: processes left behind are not by design
+    host.add_unit(
+        "ssh.service",
+        ActiveState="failed",
+        SubState="failed",
+        KillMode="mixed",
+        ControlGroup=SVC % "ssh.service",
+        InvocationID="s1",
+    )
+    host.add_process(2000, 1, "sshd", session=1990, cgroup=SVC % "ssh.service", environ={"INVOCATION_ID": "s1"})
+    facts = host.scan().facts
+    leftovers = [f for f in facts["findings"] if f["code"] == "leftovers"][0]
+    assert leftovers["severity"] == "warning"
+    assert "by_design" not in leftovers["evidence"] and "by design" not in leftovers["summary"]
+    assert "kill_leftovers" in leftovers["remedy"]
+
+
+def test_ordinary_killmode_process_keeps_its_warning(host):
+    host.add_unit(
+        "legacy.service",
+        ActiveState="inactive",
+        SubState="dead",
+        KillMode="process",
+        ControlGroup=SVC % "legacy.service",
+        InvocationID="l1",
+    )
+    host.add_process(2100, 1, "child", session=2090, cgroup=SVC % "legacy.service", environ={"INVOCATION_ID": "l1"})
+    facts = host.scan().facts
+    weak = [f for f in facts["findings"] if f["code"] == "weak_killmode"][0]
+    assert weak["severity"] == "warning" and "by design" not in weak["summary"]
+    assert "by_design" not in weak["evidence"]
+
+
+def test_never_ours_findings_suggest_no_action(host):
+    host.add_unit(
+        "systemd-logind.service",
+        MainPID=2200,
+        ExecMainPID=2200,
+        ControlGroup=SVC % "systemd-logind.service",
+        InvocationID="new",
+        KillMode="process",
+        InactiveExitTimestampMonotonic=int(5000e6),
+    )
+    host.add_process(
+        2200,
+        1,
+        "systemd-logind",
+        cgroup=SVC % "systemd-logind.service",
+        start=ticks_at(5000.1),
+        environ={"INVOCATION_ID": "new"},
+    )
+    host.add_process(
+        2201,
+        1,
+        "old-helper",
+        session=2100,
+        cgroup=SVC % "systemd-logind.service",
+        start=ticks_at(4000),
+        environ={"INVOCATION_ID": "old"},
+    )
+    facts = host.scan().facts
+    found = [f for f in facts["findings"] if f["unit"] == "systemd-logind.service"]
+    assert sorted(f["code"] for f in found) == ["survivors", "weak_killmode"]
+    for item in found:
+        assert item["remedy"].startswith("Not ours to act on")
+        assert "actions:" not in item["remedy"] and "killmode_hardening_units" not in item["remedy"]
+        assert item["evidence"]["never_ours"] is True and item["evidence"]["pattern"] == "systemd-*"

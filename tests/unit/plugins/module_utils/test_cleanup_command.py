@@ -202,12 +202,181 @@ def test_real_run_then_second_run_does_nothing(env, leftover, capsys):
     assert 'reaper_actions_total{action="kill_leftovers",result="done"} 1' in metrics, "counters persist"
 
 
-def test_corrupt_state_is_reset_and_run_goes_on(env, leftover, capsys):
+def test_corrupt_state_means_no_action_exit_3_and_the_file_untouched(env, leftover, capsys):
     paths, write_config, journal = env
     os.makedirs(os.path.dirname(paths["state_path"]))
     with open(paths["state_path"], "w") as handle:
         handle.write("garbage")
-    rc = cc.main(["--config", write_config()], journal=journal, scanner=Scanner([_before(leftover.pid)]))
-    assert rc == 0
+    rc = cc.main(
+        ["--config", write_config(actions=["kill_leftovers"], grace=1)],
+        journal=journal,
+        scanner=Scanner([_before(leftover.pid)]),
+    )
+    assert rc == 3
+    assert leftover.poll() is None, "no action with an unusable state"
     assert "corrupt" in capsys.readouterr().err
-    assert json.load(open(paths["state_path"]))["version"] == 1
+    assert open(paths["state_path"]).read() == "garbage", "never saved over"
+    problem = [e for e in journal.sent if e["REAPER_ACTION"] == "state_problem"]
+    assert problem and problem[0]["PRIORITY"] == 4 and problem[0]["MESSAGE_ID"] == MESSAGE_IDS["state_problem"]
+    metrics = open(os.path.join(paths["textfile_dir"], "reaper_systemd.prom")).read()
+    assert 'reaper_state_problem{kind="corrupt"} 1' in metrics
+    assert 'reaper_state_problem{kind="newer"} 0' in metrics
+
+
+def _zombie_unit(pids):
+    unit = _unit()
+    unit.update(
+        active_state="active",
+        kill_mode="control-group",
+        main_pid=50,
+        invocation_id="i" * 32,
+        zombies=[{"pid": p, "ppid": 50, "parent_is_main": True, "age_s": 90000} for p in pids],
+    )
+    unit["counts"]["zombies"] = len(pids)
+    return unit
+
+
+def _zombie_scan(pids):
+    return FakeResult(
+        {"host": {"zombies": len(pids), "pid_usage": 0.01}, "units": {"leaky.service": _zombie_unit(pids)}}
+    )
+
+
+class Clock:
+    def __init__(self, at):
+        self.at = at
+
+    def __call__(self):
+        return self.at
+
+
+def test_zombies_count_from_when_the_timer_first_saw_them(env, capsys):
+    """A zombie of an old process seen for the first time is new; the run 90 s later acts on it."""
+    paths, write_config, journal = env
+    config = write_config(actions=["restart_unit"], min_zombie_age=60, dry_run=True)
+    clock = Clock(1_800_000_000.0)
+    assert cc.main(["--config", config], journal=journal, scanner=Scanner([_zombie_scan([201])]), now=clock) == 0
+    assert "would restart" not in capsys.readouterr().out
+    state = json.load(open(paths["state_path"]))
+    assert [z["first_seen"] for z in state["zombies"].values()] == [1_800_000_000.0]
+    clock.at += 90
+    assert cc.main(["--config", config], journal=journal, scanner=Scanner([_zombie_scan([201])]), now=clock) == 0
+    assert "would restart leaky.service" in capsys.readouterr().out
+
+
+def test_pause_file_makes_the_run_plan_only(env, leftover, capsys, tmp_path):
+    paths, write_config, journal = env
+    pause = tmp_path / "paused"
+    pause.write_text("")
+    config = write_config(actions=["kill_leftovers"], grace=1, pause_path=str(pause))
+    rc = cc.main(["--config", config], journal=journal, scanner=Scanner([_before(leftover.pid)]))
+    assert rc == 0
+    assert leftover.poll() is None
+    assert "paused: 1 action(s) planned" in capsys.readouterr().out
+    assert journal.sent[0]["MESSAGE_ID"] == MESSAGE_IDS["paused"]
+    metrics = open(os.path.join(paths["textfile_dir"], "reaper_systemd.prom")).read()
+    assert "reaper_paused 1" in metrics
+
+
+def test_state_not_saved_before_the_action_means_no_action_and_exit_4(env, leftover, capsys, monkeypatch):
+    paths, write_config, journal = env
+    config = write_config(actions=["kill_leftovers"], grace=1)
+
+    def full(state, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cc.cleanup_state, "save", full)
+    rc = cc.main(["--config", config], journal=journal, scanner=Scanner([_before(leftover.pid)]))
+    assert rc == 4
+    assert leftover.poll() is None, "the process was not signalled"
+    err = capsys.readouterr().err
+    assert "state not saved before an action" in err and "No space left" in err
+    assert "kill_leftovers" not in [e["REAPER_ACTION"] for e in journal.sent]
+
+
+def test_failed_action_exits_1(env, monkeypatch):
+    paths, write_config, journal = env
+    config = write_config(actions=["restart_unit"], min_zombie_age=0, action_timeout=5)
+
+    def systemctl(argv, stdout=None, stderr=None, env=None, timeout=None, universal_newlines=None, check=None):
+        out = "i" * 32 + "\n" if argv[1] == "show" else ""
+        return subprocess.CompletedProcess(argv, 0 if argv[1] == "show" else 1, out, "Job failed")
+
+    monkeypatch.setattr(cc.remediation.subprocess, "run", systemctl)
+    rc = cc.main(["--config", config], journal=journal, scanner=Scanner([_zombie_scan([201]), _zombie_scan([201])]))
+    assert rc == 1
+
+
+def _parked_state(paths, *units):
+    os.makedirs(os.path.dirname(paths["state_path"]), exist_ok=True)
+    state = {
+        "version": 2,
+        "zombies": {},
+        "units": dict(
+            (u, {"last_seen": 1_800_000_000.0, "ineffective": 3, "parked": {"since": 1, "reason": "x"}}) for u in units
+        ),
+        "cooldowns": {},
+        "counters": {},
+        "actions": [],
+    }
+    with open(paths["state_path"], "w") as handle:
+        json.dump(state, handle)
+
+
+def test_parked_unit_is_left_alone_until_unparked(env, leftover, capsys):
+    paths, write_config, journal = env
+    _parked_state(paths, "leaky.service", "other.service")
+    config = write_config(actions=["kill_leftovers"], grace=1)
+    assert cc.main(["--config", config], journal=journal, scanner=Scanner([_before(leftover.pid)])) == 0
+    assert leftover.poll() is None
+    assert "parked since" in capsys.readouterr().out
+    metrics = open(os.path.join(paths["textfile_dir"], "reaper_systemd.prom")).read()
+    assert "reaper_units_parked 2" in metrics
+    assert "reaper_actions_budget_remaining " in metrics
+
+    assert cc.main(["--config", config, "--unpark", "leaky"], journal=journal) == 0
+    assert "unparked leaky.service" in capsys.readouterr().out
+    assert journal.sent[-1]["MESSAGE_ID"] == MESSAGE_IDS["unparked"]
+    units = json.load(open(paths["state_path"]))["units"]
+    assert "parked" not in units["leaky.service"] and "parked" in units["other.service"]
+    assert cc.main(["--config", config, "--unpark-all"], journal=journal) == 0
+    assert "parked" not in json.load(open(paths["state_path"]))["units"]["other.service"]
+
+
+def test_unpark_refuses_an_unusable_state(env, capsys):
+    paths, write_config, journal = env
+    os.makedirs(os.path.dirname(paths["state_path"]))
+    with open(paths["state_path"], "w") as handle:
+        handle.write("{")
+    assert cc.main(["--config", write_config(), "--unpark-all"], journal=journal) == 3
+    assert open(paths["state_path"]).read() == "{"
+
+
+@pytest.mark.parametrize("bad", ["-x.service", "a*", "../etc"])
+def test_unpark_refuses_a_bad_unit_name(env, capsys, bad):
+    paths, write_config, journal = env
+    assert cc.main(["--config", write_config(), "--unpark=%s" % bad], journal=journal) == 2
+    assert "--unpark" in capsys.readouterr().err
+    assert not os.path.exists(paths["state_path"])
+
+
+def test_check_deployment_names_the_role_variable(tmp_path, capsys):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"units": ["app"], "actions": ["restart_unit"], "paused": True}))
+    assert cc.main(["--check-deployment", str(good)]) == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"units": ["app"], "max_actions": -1}))
+    assert cc.main(["--check-deployment", str(bad)]) == 2
+    assert "cleanup_timer_max_actions" in capsys.readouterr().err
+
+
+def test_metrics_carry_the_host_label_and_the_brakes(env, leftover):
+    paths, write_config, journal = env
+    config = write_config(actions=["kill_leftovers"], dry_run=True, host_label="web-1", max_actions_per_hour=7)
+    assert cc.main(["--config", config], journal=journal, scanner=Scanner([_before(leftover.pid)])) == 0
+    metrics = open(os.path.join(paths["textfile_dir"], "reaper_systemd.prom")).read()
+    assert 'reaper_paused{host="web-1"} 0' in metrics
+    assert 'reaper_units_parked{host="web-1"} 0' in metrics
+    assert 'reaper_actions_budget_remaining{host="web-1"} 7' in metrics
+    assert 'reaper_state_problem{host="web-1",kind="corrupt"} 0' in metrics
+    assert 'reaper_unit_leftovers{host="web-1",unit="leaky.service"} 1' in metrics

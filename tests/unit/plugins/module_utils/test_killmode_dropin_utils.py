@@ -86,7 +86,7 @@ def test_good_settings_pass():
         ({"tasks_max": "lots"}, "positive number"),
         ({"send_sigkill": "maybe"}, "must be a boolean"),
         ({"exit_type": "whenever"}, "exit_type 'whenever'"),
-        ({"killmode": "mixed"}, "unknown setting 'killmode'"),
+        ({"killmode": "mixed"}, "unknown key 'killmode'"),
         ({"kill_mode": ["mixed"]}, "single value"),
     ],
 )
@@ -177,3 +177,71 @@ def test_verify_leaves_no_temporary_directory(tmp_path, monkeypatch):
     fragment, dropins = _unit_tree(tmp_path)
     _verify(fragment, dropins, "[Service]\nKillMode=mixed\n")
     assert os.listdir(str(tmp_path / "t")) == []
+
+
+# ---------------------------------------------------------------- content must match the settings
+ROLE_TEMPLATE = os.path.join(
+    os.path.dirname(__file__),
+    "..",
+    "..",
+    "..",
+    "..",
+    "roles",
+    "killmode_hardening",
+    "templates",
+    "50-reaper-killmode.conf.j2",
+)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"kill_mode": "mixed"},
+        {"kill_mode": "mixed", "send_sigkill": "yes", "timeout_stop_sec": "1min 30s", "tasks_max": "25%"},
+        {"kill_mode": "control-group", "send_sigkill": False, "final_kill_signal": "SIGKILL", "exit_type": "cgroup"},
+        {"kill_mode": "process", "timeout_stop_sec": 90, "tasks_max": None},
+    ],
+)
+def test_the_roles_template_renders_exactly_the_settings(settings):
+    """The role renders content with its template; the module must accept it (and would refuse a drift)."""
+    import jinja2
+    from ansible.plugins.filter.core import comment, to_bool
+
+    env = jinja2.Environment(trim_blocks=True)  # Ansible's template module default
+    env.filters.update(comment=comment, bool=to_bool)
+    with open(ROLE_TEMPLATE) as handle:
+        template = env.from_string(handle.read())
+    content = template.render(
+        ansible_managed="Ansible managed",
+        __killmode_hardening_name="app.service",
+        __killmode_hardening_settings=settings,
+    )
+    assert kd.setting_errors("app.service", settings) == []
+    assert kd.content_errors("app.service", settings, content) == []
+    assert kd.content_errors("app.service", dict(settings, kill_mode="none"), content) != []
+
+
+def test_rendered_dropin_parses_back_to_the_settings():
+    settings = {"kill_mode": "mixed", "send_sigkill": True, "timeout_stop_sec": "90s", "exit_type": None}
+    content = kd.render_dropin("app.service", settings)
+    assert kd.parse_dropin(content) == ({"KillMode": "mixed", "SendSIGKILL": "yes", "TimeoutStopSec": "90s"}, [])
+    assert kd.content_errors("app.service", settings, content) == []
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("[Service]\nKillMode=mixed\nExecStart=/bin/sh\n", "not one of the directives"),
+        ("[Service]\nKillMode=mixed \\\n", "continuation"),
+        ("# note \\\n[Service]\nKillMode=mixed\n", "continuation"),
+        ("[Service]\n[Service]\nKillMode=mixed\n", "only one [Service] section"),
+        ("[Install]\nKillMode=mixed\n", "only one [Service] section"),
+        ("KillMode=mixed\n[Service]\n", "before the [Service] section"),
+        ("[Service]\nKillMode=process\n", "content sets KillMode=process but settings give kill_mode='mixed'"),
+        ("[Service]\nKillMode=mixed\nSendSIGKILL=no\n", "settings leave send_sigkill unset"),
+        ("[Service]\n", "does not set KillMode="),
+    ],
+)
+def test_content_that_differs_from_the_settings_is_refused(content, problem):
+    errors = kd.content_errors("app.service", {"kill_mode": "mixed"}, content)
+    assert any(problem in error for error in errors), errors

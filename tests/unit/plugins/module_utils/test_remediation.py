@@ -8,13 +8,15 @@ import io
 import os
 import subprocess
 import sys
+import signal
 import threading
+import time
 
 import pytest
 
 from ansible_collections.reaper.systemd.plugins.module_utils import (
+    cleanup_memory,
     cleanup_policy as cp,
-    cleanup_state,
     remediation as rm,
     safe_signal,
 )
@@ -73,8 +75,16 @@ def unit(active='active', kill_mode='control-group', main_pid=100, zombies=(), l
     }
 
 
-def zombie(pid, ppid=100, age=120, parent_is_main=True):
-    return {'pid': pid, 'ppid': ppid, 'parent_comm': 'factory', 'parent_is_main': parent_is_main, 'age_s': age}
+def zombie(pid, ppid=100, age=120, parent_is_main=True, seen=None):
+    """A zombie item as record_scan leaves it: age_s is the process's age, zombie_seen_s how long it was seen."""
+    return {
+        'pid': pid,
+        'ppid': ppid,
+        'parent_comm': 'factory',
+        'parent_is_main': parent_is_main,
+        'age_s': age,
+        'zombie_seen_s': age if seen is None else seen,
+    }
 
 
 def item(pid, comm='worker', age=300):
@@ -85,6 +95,10 @@ def table(*procs):
     return dict((p.pid, p) for p in procs)
 
 
+def _empty_state():
+    return {'version': 2, 'zombies': {}, 'units': {}, 'cooldowns': {}, 'counters': {}, 'actions': []}
+
+
 @pytest.fixture
 def guard():
     return safe_signal.Guard()
@@ -93,6 +107,13 @@ def guard():
 def _policy(**kw):
     kw.setdefault('units', ['*'])
     return cp.Policy(**kw)
+
+
+def plan_at(facts, processes, policy, **kw):
+    """The planner with every process 100 s old at scan time unless told otherwise."""
+    kw.setdefault('age_s', lambda p: 100.0)
+    kw.setdefault('now', NOW)
+    return rm.plan(facts, processes, policy, **kw)
 
 
 def kinds(plan):
@@ -124,7 +145,7 @@ def test_policy_from_dict_requires_units_and_rejects_unknown():
 
 def test_actions_are_off_unless_named(guard):
     facts = {'units': {'app.service': unit(active='failed', leftovers=[item(501)])}}
-    plan = rm.plan(facts, table(proc(501)), _policy(actions=[]), now=NOW, guard=guard)
+    plan = plan_at(facts, table(proc(501)), _policy(actions=[]), guard=guard)
     assert plan.actions == [] and plan.skipped == []
 
 
@@ -149,17 +170,17 @@ def test_builtin_deny_list_applies_to_star(name, guard):
             'app.service': unit(active='failed', leftovers=[item(502)]),
         }
     }
-    plan = rm.plan(
+    plan = plan_at(
         facts, table(proc(501), proc(502)), _policy(units=['*'], actions=['kill_leftovers']), now=NOW, guard=guard
     )
     assert kinds(plan) == [('kill_leftovers', 'app.service', 502)]
     assert plan.skipped[0]['unit'] == name
-    assert 'deny list' in plan.skipped[0]['reason']
+    assert plan.skipped[0]['reason'].startswith('denied: ')
 
 
 def test_deny_list_can_only_be_extended(guard):
     facts = {'units': {'app.service': unit(active='failed', leftovers=[item(502)])}}
-    plan = rm.plan(facts, table(proc(502)), _policy(actions=['kill_leftovers'], deny=['app']), now=NOW, guard=guard)
+    plan = plan_at(facts, table(proc(502)), _policy(actions=['kill_leftovers'], deny=['app']), guard=guard)
     assert plan.actions == []
     assert "'app'" in plan.skipped[0]['reason']
 
@@ -173,7 +194,7 @@ def test_out_of_scope_decoy_untouched(guard):
         }
     }
     procs = table(proc(501, comm='leaky-worker'), proc(601, comm='leaky-worker'))
-    plan = rm.plan(facts, procs, _policy(units=['leaky.service'], actions=['kill_leftovers']), now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(units=['leaky.service'], actions=['kill_leftovers']), guard=guard)
     assert kinds(plan) == [('kill_leftovers', 'leaky.service', 501)]
     assert all(s['pid'] != 601 for s in plan.skipped)
 
@@ -181,7 +202,7 @@ def test_out_of_scope_decoy_untouched(guard):
 # ---------------------------------------------------------------- restart_unit
 def test_restart_unit_for_zombie_factory(guard):
     facts = {'units': {'factory.service': unit(zombies=[zombie(i) for i in range(201, 206)])}}
-    plan = rm.plan(facts, table(), _policy(actions=['restart_unit'], min_zombies=5), now=NOW, guard=guard)
+    plan = plan_at(facts, table(), _policy(actions=['restart_unit'], min_zombies=5), guard=guard)
     assert kinds(plan) == [('restart_unit', 'factory.service', None)]
     assert plan.actions[0].evidence['zombies'] == 5
     assert plan.actions[0].evidence['zombie_pids'] == [201, 202, 203, 204, 205]
@@ -194,20 +215,20 @@ def test_thresholds_min_zombies_and_age(guard):
     }
     procs = table()
     assert (
-        rm.plan(
+        plan_at(
             facts, procs, _policy(actions=['restart_unit'], min_zombies=3, min_zombie_age=60), now=NOW, guard=guard
         ).actions
         == []
     )
     assert kinds(
-        rm.plan(facts, procs, _policy(actions=['restart_unit'], min_zombies=3, min_zombie_age=5), now=NOW, guard=guard)
+        plan_at(facts, procs, _policy(actions=['restart_unit'], min_zombies=3, min_zombie_age=5), guard=guard)
     ) == [('restart_unit', 'factory.service', None)]
 
 
 @pytest.mark.parametrize('kill_mode', ['process', 'none'])
 def test_restart_refused_under_weak_killmode(kill_mode, guard):
     facts = {'units': {'factory.service': unit(kill_mode=kill_mode, zombies=[zombie(201)])}}
-    plan = rm.plan(facts, table(), _policy(actions=['restart_unit']), now=NOW, guard=guard)
+    plan = plan_at(facts, table(), _policy(actions=['restart_unit']), guard=guard)
     assert plan.actions == []
     assert 'harden first' in plan.skipped[0]['reason']
 
@@ -215,7 +236,7 @@ def test_restart_refused_under_weak_killmode(kill_mode, guard):
 @pytest.mark.parametrize('state', ['inactive', 'failed', 'activating'])
 def test_restart_never_starts_inactive_unit(state, guard):
     facts = {'units': {'factory.service': unit(active=state, zombies=[zombie(201)])}}
-    plan = rm.plan(facts, table(), _policy(actions=['restart_unit']), now=NOW, guard=guard)
+    plan = plan_at(facts, table(), _policy(actions=['restart_unit']), guard=guard)
     assert plan.actions == []
     assert 'never starts' in plan.skipped[0]['reason']
 
@@ -230,7 +251,7 @@ def test_kill_worker_parent_never_main_pid(guard):
             )
         }
     }
-    plan = rm.plan(
+    plan = plan_at(
         facts, table(proc(100, comm='main'), proc(150)), _policy(actions=['kill_worker_parent']), now=NOW, guard=guard
     )
     assert kinds(plan) == [('kill_worker_parent', 'w.service', 150)]
@@ -239,14 +260,14 @@ def test_kill_worker_parent_never_main_pid(guard):
 
 def test_nudge_parent_including_main(guard):
     facts = {'units': {'w.service': unit(main_pid=100, zombies=[zombie(201), zombie(202)])}}
-    plan = rm.plan(facts, table(proc(100)), _policy(actions=['nudge_parent']), now=NOW, guard=guard)
+    plan = plan_at(facts, table(proc(100)), _policy(actions=['nudge_parent']), guard=guard)
     assert kinds(plan) == [('nudge_parent', 'w.service', 100)]
     assert plan.actions[0].evidence['zombies'] == 2
 
 
 def test_restart_supersedes_process_actions(guard):
     facts = {'units': {'w.service': unit(main_pid=100, zombies=[zombie(201, ppid=100)], survivors=[item(160)])}}
-    plan = rm.plan(
+    plan = plan_at(
         facts,
         table(proc(100), proc(160)),
         _policy(actions=['restart_unit', 'kill_worker_parent', 'nudge_parent', 'kill_survivors']),
@@ -261,10 +282,10 @@ def test_killing_the_leaking_worker_is_preferred_to_a_restart(guard):
     """Least disruptive first: a worker (not the main PID) leaks; kill it, keep the service."""
     facts = {'units': {'w.service': unit(main_pid=100, zombies=[zombie(201, ppid=150, parent_is_main=False)])}}
     procs = table(proc(100), proc(150))
-    plan = rm.plan(facts, procs, _policy(actions=['restart_unit', 'kill_worker_parent']), now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(actions=['restart_unit', 'kill_worker_parent']), guard=guard)
     assert kinds(plan) == [('kill_worker_parent', 'w.service', 150)]
     # without kill_worker_parent the restart is the remedy
-    plan = rm.plan(facts, procs, _policy(actions=['restart_unit']), now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(actions=['restart_unit']), guard=guard)
     assert kinds(plan) == [('restart_unit', 'w.service', None)]
 
 
@@ -276,7 +297,7 @@ def test_leftovers_only_for_stopped_or_failed(guard):
             'b.service': unit(active='inactive', leftovers=[item(502)]),
         }
     }
-    plan = rm.plan(facts, table(proc(501), proc(502)), _policy(actions=['kill_leftovers']), now=NOW, guard=guard)
+    plan = plan_at(facts, table(proc(501), proc(502)), _policy(actions=['kill_leftovers']), guard=guard)
     assert kinds(plan) == [('kill_leftovers', 'b.service', 502)]
     assert plan.actions[0].starttime == 5020
     assert plan.actions[0].cgroup == '/system.slice/app.service'
@@ -284,7 +305,7 @@ def test_leftovers_only_for_stopped_or_failed(guard):
 
 def test_survivors_never_main_pid(guard):
     facts = {'units': {'s.service': unit(main_pid=100, survivors=[item(100), item(170)])}}
-    plan = rm.plan(facts, table(proc(100), proc(170)), _policy(actions=['kill_survivors']), now=NOW, guard=guard)
+    plan = plan_at(facts, table(proc(100), proc(170)), _policy(actions=['kill_survivors']), guard=guard)
     assert kinds(plan) == [('kill_survivors', 's.service', 170)]
 
 
@@ -299,7 +320,7 @@ def test_escaped_targets_only_the_escaped_pids(guard):
     }
     facts = {'units': {'e.service': unit(escaped=[esc])}}
     procs = table(proc(701, cgroup='/system.slice/run-r1.scope'), proc(702, cgroup='/system.slice/run-r1.scope'))
-    plan = rm.plan(facts, procs, _policy(actions=['terminate_escaped']), now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(actions=['terminate_escaped']), guard=guard)
     assert kinds(plan) == [('terminate_escaped', 'e.service', 701)]
     assert plan.actions[0].cgroup == '/system.slice/run-r1.scope'
 
@@ -319,7 +340,7 @@ def test_pid_0_1_self_ancestors_pgrp_kthread_zombie_are_skipped(guard):
         proc(803, state='Z'),
     )
     facts = {'units': {'app.service': unit(active='failed', leftovers=left)}}
-    plan = rm.plan(facts, procs, _policy(actions=['kill_leftovers']), now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(actions=['kill_leftovers']), guard=guard)
     assert plan.actions == []
     reasons = dict((s['pid'], s['reason']) for s in plan.skipped)
     assert 'PID 0' in reasons[0]
@@ -336,20 +357,20 @@ def test_max_actions_caps_the_run(guard):
     left = [item(p) for p in range(901, 911)]
     facts = {'units': {'app.service': unit(active='failed', leftovers=left)}}
     procs = table(*[proc(p) for p in range(901, 911)])
-    plan = rm.plan(facts, procs, _policy(actions=['kill_leftovers'], max_actions=3), now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(actions=['kill_leftovers'], max_actions=3), guard=guard)
     assert [a.pid for a in plan.actions] == [901, 902, 903]
     assert sum('max_actions (3)' in s['reason'] for s in plan.skipped) == 7
 
 
 def test_max_actions_zero_means_report_only(guard):
     facts = {'units': {'app.service': unit(active='failed', leftovers=[item(901)])}}
-    plan = rm.plan(facts, table(proc(901)), _policy(actions=['kill_leftovers'], max_actions=0), now=NOW, guard=guard)
+    plan = plan_at(facts, table(proc(901)), _policy(actions=['kill_leftovers'], max_actions=0), guard=guard)
     assert plan.actions == []
 
 
 def test_cooldown_per_unit(guard):
-    state = cleanup_state.empty()
-    cleanup_state.mark_action(state, 'app.service', NOW - 100)
+    state = _empty_state()
+    cleanup_memory.mark_action(state, 'app.service', NOW - 100)
     facts = {
         'units': {
             'app.service': unit(active='failed', leftovers=[item(901)]),
@@ -357,10 +378,10 @@ def test_cooldown_per_unit(guard):
         }
     }
     procs = table(proc(901), proc(902))
-    plan = rm.plan(facts, procs, _policy(actions=['kill_leftovers'], cooldown=600), state=state, now=NOW, guard=guard)
+    plan = plan_at(facts, procs, _policy(actions=['kill_leftovers'], cooldown=600), state=state, guard=guard)
     assert kinds(plan) == [('kill_leftovers', 'other.service', 902)]
     assert 'cool-down' in plan.skipped[0]['reason']
-    later = rm.plan(
+    later = plan_at(
         facts, procs, _policy(actions=['kill_leftovers'], cooldown=600), state=state, now=NOW + 600, guard=guard
     )
     assert len(later.actions) == 2
@@ -368,13 +389,19 @@ def test_cooldown_per_unit(guard):
 
 # ---------------------------------------------------------------- executor
 class FakeRunner:
-    def __init__(self, journal, rc=0, timeout=False):
+    """systemctl: `show` answers the InvocationID, `restart` rc/timeout as told."""
+
+    def __init__(self, journal, rc=0, timeout=False, invocation='a' * 32):
         self.journal = journal
         self.rc = rc
         self.timeout = timeout
+        self.invocation = invocation
         self.calls = []
 
     def __call__(self, argv, timeout):
+        if argv[1] == 'show':
+            self.shows = getattr(self, 'shows', []) + [argv]
+            return 0, self.invocation + '\n', ''
         self.calls.append((argv, timeout, len(self.journal.sent)))
         if self.timeout:
             raise subprocess.TimeoutExpired(argv, timeout)
@@ -403,15 +430,15 @@ def test_restart_logged_before_and_rechecked_after(after_pids, after_state, expe
         'restart_unit',
         'factory.service',
         '5 zombies',
-        evidence={'zombies': 5, 'zombie_pids': [200, 201, 202, 203, 204]},
+        evidence={'zombies': 5, 'zombie_pids': [200, 201, 202, 203, 204], 'invocation_id': 'a' * 32},
     )
     after = {'units': {'factory.service': unit(active=after_state, zombies=[zombie(i) for i in after_pids])}}
     plan = rm.Plan()
     plan.actions = [action]
-    state = cleanup_state.empty()
+    state = _empty_state()
     results = rm.Executor(policy, jr, rescan=lambda units: after, runner=runner, clock=lambda: NOW).run(plan, state)
     argv, timeout, logged_before = runner.calls[0]
-    assert argv == ['systemctl', 'restart', '--no-ask-password', 'factory.service']
+    assert argv == ['systemctl', 'restart', '--no-ask-password', '--', 'factory.service']
     assert timeout == 30
     assert logged_before == 1, 'the journal line is written before the action'
     assert jr.sent[0]['MESSAGE_ID'] == 'daaa05d4e01740c6871872e2b66ad0b7'
@@ -426,7 +453,7 @@ def test_restart_logged_before_and_rechecked_after(after_pids, after_state, expe
 def test_restart_timeout_reported():
     jr = _journal()
     plan = rm.Plan()
-    plan.actions = [rm.Action('restart_unit', 'slow.service', 'z', evidence={'zombies': 1})]
+    plan.actions = [rm.Action('restart_unit', 'slow.service', 'z', evidence={'zombies': 1, 'invocation_id': 'a' * 32})]
     results = rm.Executor(_policy(), jr, rescan=lambda u: {'units': {}}, runner=FakeRunner(jr, timeout=True)).run(plan)
     assert results[0]['result'] == rm.TIMEOUT
     assert 'goes on in systemd' in results[0]['message']
@@ -544,3 +571,328 @@ def test_count_results():
         {'kill_leftovers|done': 1},
     )
     assert counters == {'kill_leftovers|done': 3, 'restart_unit|timeout': 1}
+
+
+# ---------------------------------------------------------------- issue 10: never hit the wrong process
+class _HostNs(safe_signal.Guard):
+    """A guard whose host init lives in PID namespace pid:[1]."""
+
+    def host_pid_ns(self):
+        return 'pid:[1]'
+
+
+def test_process_in_another_pid_namespace_is_never_a_target():
+    esc = {'pid': 701, 'comm': 'nginx', 'uid': 0, 'now_in': 'docker-x.scope', 'route': 'ancestry', 'age_s': 50}
+    esc['pid_namespace'] = 'pid:[4026532999]'
+    same = dict(esc, pid=702, pid_namespace='pid:[1]', now_in='run-x.scope')
+    facts = {'units': {'app.service': unit(escaped=[esc, same])}}
+    procs = table(proc(701, cgroup='/docker/abc'), proc(702, cgroup='/system.slice/run-x.scope'))
+    plan = plan_at(facts, procs, _policy(actions=['terminate_escaped']), guard=_HostNs())
+    assert kinds(plan) == [('terminate_escaped', 'app.service', 702)]
+    assert 'another PID namespace' in plan.skipped[0]['reason'] and plan.skipped[0]['pid'] == 701
+
+
+@pytest.mark.parametrize('landed', ['cron.service', 'systemd-logind.service', 'db.service'])
+def test_escapee_living_in_a_denied_unit_is_never_signalled(landed, guard):
+    esc = {'pid': 711, 'comm': 'job', 'uid': 0, 'now_in': landed, 'route': 'cgroup_write', 'age_s': 50}
+    facts = {'units': {'app.service': unit(escaped=[esc])}}
+    procs = table(proc(711, cgroup='/system.slice/%s' % landed))
+    plan = plan_at(facts, procs, _policy(actions=['terminate_escaped'], deny=['db*']), guard=guard)
+    assert plan.actions == []
+    assert 'lives in %s, which is denied' % landed in plan.skipped[0]['reason']
+
+
+def test_process_in_a_sub_cgroup_of_a_denied_unit_is_never_signalled(guard):
+    """The cgroup path decides too: a delegated sub-cgroup of cron.service is cron's."""
+    esc = {'pid': 712, 'comm': 'job', 'uid': 0, 'now_in': None, 'route': 'cgroup_write', 'age_s': 50}
+    facts = {'units': {'app.service': unit(escaped=[esc])}}
+    procs = table(proc(712, cgroup='/system.slice/cron.service/payload'))
+    plan = plan_at(facts, procs, _policy(actions=['terminate_escaped']), guard=guard)
+    assert plan.actions == [] and 'cron.service, which is denied' in plan.skipped[0]['reason']
+
+
+def test_a_long_lived_process_that_just_became_a_zombie_triggers_nothing(guard):
+    """age_s is the process's age; only zombie_seen_s (observed as a zombie) counts."""
+    facts = {'units': {'db.service': unit(zombies=[zombie(201, age=36000, seen=0)])}}
+    plan = plan_at(facts, table(), _policy(actions=['restart_unit'], min_zombie_age=60), guard=guard)
+    assert plan.actions == [] and plan.skipped == []
+    facts = {'units': {'db.service': unit(zombies=[zombie(201, age=36000, seen=61)])}}
+    plan = plan_at(facts, table(), _policy(actions=['restart_unit'], min_zombie_age=60), guard=guard)
+    assert kinds(plan) == [('restart_unit', 'db.service', None)]
+
+
+def test_second_look_delay_only_for_zombies_that_can_pass_within_zombie_wait():
+    policy = _policy(actions=['restart_unit'], min_zombie_age=60, min_zombies=2)
+    policy.zombie_wait = 90
+    facts = {'units': {'f.service': unit(zombies=[zombie(201, seen=20), zombie(202, seen=0), zombie(203, seen=0)])}}
+    assert rm.second_look_delay(facts, policy) == 60
+    policy.zombie_wait = 30
+    assert rm.second_look_delay(facts, policy) is None, 'longer than zombie_wait: the next run decides'
+    policy.zombie_wait = 0
+    assert rm.second_look_delay(facts, policy) is None
+    policy.zombie_wait = 90
+    denied = {'units': {'cron.service': facts['units']['f.service']}}
+    assert rm.second_look_delay(denied, policy) is None
+
+
+def test_candidates_younger_than_one_second_at_scan_time_are_left_to_a_later_run(guard):
+    facts = {'units': {'app.service': unit(active='failed', leftovers=[item(901), item(902)])}}
+    ages = {901: 0.4, 902: 1.5}
+    plan = plan_at(
+        facts,
+        table(proc(901), proc(902)),
+        _policy(actions=['kill_leftovers']),
+        guard=guard,
+        age_s=lambda p: ages[p.pid],
+    )
+    assert kinds(plan) == [('kill_leftovers', 'app.service', 902)]
+    assert 'younger than 1s' in plan.skipped[0]['reason'] and plan.skipped[0]['pid'] == 901
+
+
+NS_LAST_PID = '/proc/sys/kernel/ns_last_pid'
+
+
+def _fork_sleeper():
+    # posix_spawn (vfork-like) is fast enough to fork twice within one 10 ms tick; own process group
+    return os.posix_spawn('/bin/sleep', ['sleep', '300'], os.environ, setpgroup=0)
+
+
+def _ident(pid):
+    with open('/proc/%d/stat' % pid) as handle:
+        stat = safe_signal.parse_stat(handle.read())
+    with open('/proc/%d/cgroup' % pid) as handle:
+        return stat['starttime'], handle.read()
+
+
+def _reuse_pid(pid):
+    """Kill and reap ``pid``, then fork a new process with the same PID (as root, via ns_last_pid)."""
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    with open(NS_LAST_PID, 'w') as handle:  # not writable: the test FAILS, it does not skip
+        handle.write(str(pid - 1))
+    return _fork_sleeper()
+
+
+def _boottime_s():
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def test_forced_same_tick_pid_reuse_is_refused_by_the_planner():
+    """A PID reused within the scanned process's clock tick has the same identity
+    (PID, start time, cgroup): safe_signal cannot tell, so the planner refuses
+    candidates younger than 1 s at scan time."""
+    hz = os.sysconf('SC_CLK_TCK')
+    for _attempt in range(200):
+        first = _fork_sleeper()
+        starttime, cgroup = _ident(first)
+        scanned_age = _boottime_s() - starttime / float(hz)  # what the scan's table.age_s computes
+        second = _reuse_pid(first)
+        try:
+            if second == first and _ident(second) == (starttime, cgroup):
+                break
+        except BaseException:
+            os.kill(second, signal.SIGKILL)
+            os.waitpid(second, 0)
+            raise
+        os.kill(second, signal.SIGKILL)
+        os.waitpid(second, 0)
+    else:
+        pytest.fail('could not reuse a PID within the same clock tick in 200 attempts')
+    try:
+        # the impersonation is real: the identity of the new process matches the scan
+        handle, _ident_now = safe_signal.open_process(second, starttime)
+        handle.close()
+        facts = {'units': {'app.service': unit(active='failed', leftovers=[item(second)])}}
+        recorded = Process(second, os.getpid(), 'S', 'python3', 0, starttime, second, second, False, 1, None)
+        plan = rm.plan(
+            facts,
+            {second: recorded},
+            _policy(actions=['kill_leftovers']),
+            now=NOW,
+            guard=safe_signal.Guard(),
+            age_s=lambda p: scanned_age,
+        )
+        assert plan.actions == []
+        assert 'younger than 1s' in plan.skipped[0]['reason']
+    finally:
+        os.kill(second, signal.SIGKILL)
+        os.waitpid(second, 0)
+
+
+def test_forced_pid_reuse_with_a_stale_identity_is_refused_by_safe_signal():
+    first = _fork_sleeper()
+    time.sleep(0.05)  # a few clock ticks: the reused PID gets a later start time
+    starttime, cgroup = _ident(first)
+    second = _reuse_pid(first)
+    try:
+        assert second == first, 'ns_last_pid did not give the same PID back (another process took it?)'
+        res = safe_signal.terminate(second, starttime, grace=1)
+        assert res.outcome == safe_signal.REFUSED and 'reused' in res.reason
+        assert res.signals == []
+        assert os.waitpid(second, os.WNOHANG) == (0, 0), 'the new owner of the PID is alive'
+    finally:
+        os.kill(second, signal.SIGKILL)
+        os.waitpid(second, 0)
+
+
+def _sleeping_child_of_this_test():
+    """A child that this test does not reap: killed, it stays our zombie."""
+    child = _spawn()
+    time.sleep(0.05)
+    return child
+
+
+def test_a_kill_that_leaves_a_zombie_is_finished_by_a_restart_of_its_parents_unit():
+    child = _sleeping_child_of_this_test()
+    try:
+        jr = _journal()
+        runner = FakeRunner(jr)
+        zombie_facts = {'units': {'w.service': unit(zombies=[zombie(child.pid, ppid=os.getpid())])}}
+        gone = {'units': {'w.service': unit()}}
+        scans = [zombie_facts, gone]
+        plan = rm.Plan()
+        plan.actions = [
+            rm.Action('kill_worker_parent', 'w.service', 'leaks', pid=child.pid, starttime=_starttime(child.pid))
+        ]
+        plan.budget = 2
+        policy = _policy(actions=['kill_worker_parent', 'restart_unit'], grace=5)
+        results = rm.Executor(policy, jr, rescan=lambda u: scans.pop(0), runner=runner, clock=lambda: NOW).run(
+            plan, _empty_state()
+        )
+        assert [(r['action'], r['result']) for r in results] == [
+            ('kill_worker_parent', rm.NOT_CLEANED),
+            ('restart_unit', rm.DONE),
+        ]
+        assert runner.calls[0][0] == ['systemctl', 'restart', '--no-ask-password', '--', 'w.service']
+        assert 'does not reap it' in results[1]['reason']
+    finally:
+        child.wait()
+
+
+def test_the_finishing_restart_stays_within_the_budget():
+    child = _sleeping_child_of_this_test()
+    try:
+        jr = _journal()
+        runner = FakeRunner(jr)
+        zombie_facts = {'units': {'w.service': unit(zombies=[zombie(child.pid, ppid=os.getpid())])}}
+        plan = rm.Plan()
+        plan.actions = [
+            rm.Action('kill_worker_parent', 'w.service', 'leaks', pid=child.pid, starttime=_starttime(child.pid))
+        ]
+        plan.budget = 1
+        policy = _policy(actions=['kill_worker_parent', 'restart_unit'], grace=5)
+        results = rm.Executor(policy, jr, rescan=lambda u: zombie_facts, runner=runner).run(plan, _empty_state())
+        assert [r['action'] for r in results] == ['kill_worker_parent']
+        assert runner.calls == []
+        assert "no action left in this run's budget" in plan.skipped[-1]['reason']
+    finally:
+        child.wait()
+
+
+# ---------------------------------------------------------------- issue 11: fail closed
+def test_restart_is_refused_when_the_unit_was_restarted_since_the_scan():
+    jr = _journal()
+    runner = FakeRunner(jr, invocation='b' * 32)
+    plan = rm.Plan()
+    plan.actions = [
+        rm.Action(
+            'restart_unit', 'f.service', 'z', evidence={'zombies': 1, 'zombie_pids': [5], 'invocation_id': 'a' * 32}
+        )
+    ]
+    state = _empty_state()
+    results = rm.Executor(_policy(), jr, rescan=lambda u: {'units': {}}, runner=runner).run(plan, state)
+    assert results[0]['result'] == rm.REFUSED
+    assert 'unit restarted since the scan' in results[0]['message']
+    assert runner.calls == [], 'no systemctl restart'
+    assert runner.shows[0] == ['systemctl', 'show', '--property=InvocationID', '--value', '--', 'f.service']
+    assert state['cooldowns'] == {} and state['actions'] == [], 'nothing done: no cool-down, no budget used'
+
+
+def test_no_action_when_the_state_cannot_be_saved_first():
+    child = _spawn()
+    try:
+        jr = _journal()
+        plan = rm.Plan()
+        plan.actions = [
+            rm.Action('kill_leftovers', 'a.service', 'left', pid=child.pid, starttime=_starttime(child.pid)),
+            rm.Action('restart_unit', 'b.service', 'z', evidence={'invocation_id': 'a' * 32}),
+        ]
+        runner = FakeRunner(jr)
+
+        def save(state):
+            raise OSError(28, 'No space left on device')
+
+        executor = rm.Executor(_policy(grace=1), jr, rescan=None, runner=runner)
+        results = executor.run(plan, _empty_state(), save=save)
+        assert results == []
+        assert child.poll() is None, 'the process was not signalled'
+        assert runner.calls == [] and getattr(runner, 'shows', []) == []
+        assert 'No space left' in executor.write_ahead_error
+        assert [s['unit'] for s in plan.skipped] == ['a.service', 'b.service']
+        assert all('state could not be saved before the action' in s['reason'] for s in plan.skipped)
+        assert jr.sent[-1]['MESSAGE_ID'] == 'fd77716dbd3440c7a8f6c4e139a2aa4c'
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_state_is_saved_before_the_action_is_taken():
+    jr = _journal()
+    order = []
+    runner = FakeRunner(jr)
+    original = runner.__call__
+
+    def save(state):
+        order.append(('save', dict(state['cooldowns'])))
+
+    plan = rm.Plan()
+    plan.actions = [
+        rm.Action('restart_unit', 'f.service', 'z', evidence={'zombie_pids': [], 'invocation_id': 'a' * 32})
+    ]
+    rm.Executor(
+        _policy(),
+        jr,
+        rescan=lambda u: {'units': {'f.service': unit()}},
+        runner=lambda argv, t: order.append(('run', argv[1])) or original(argv, t),
+        clock=lambda: NOW,
+    ).run(plan, _empty_state(), save=save)
+    assert order[:3] == [('save', {'f.service': NOW}), ('run', 'show'), ('run', 'restart')]
+
+
+def test_ineffective_actions_back_off_then_park_the_unit(guard):
+    state = _empty_state()
+    policy = _policy(actions=['restart_unit'], cooldown=100, min_zombie_age=0)
+    policy.park_after = 2
+    policy.backoff_max = 1000
+    jr = _journal()
+    facts = {'units': {'f.service': unit(zombies=[zombie(201)])}}
+    still = {'units': {'f.service': unit(zombies=[zombie(201)])}}
+    now = NOW
+    for expected_next in (200, None):
+        plan = plan_at(facts, table(), policy, state=state, now=now, guard=guard)
+        assert kinds(plan) == [('restart_unit', 'f.service', None)]
+        rm.Executor(policy, jr, rescan=lambda u: still, runner=FakeRunner(jr), clock=lambda at=now: at).run(plan, state)
+        if expected_next:
+            skipped = plan_at(facts, table(), policy, state=state, now=now + 150, guard=guard)
+            assert skipped.actions == [] and 'doubled after 1 ineffective' in skipped.skipped[0]['reason']
+            now += expected_next
+    parked = plan_at(facts, table(), policy, state=state, now=now + 10 * 86400, guard=guard)
+    assert parked.actions == []
+    assert (
+        parked.skipped[0]['reason'].startswith('parked since') and '--unpark f.service' in parked.skipped[0]['reason']
+    )
+    assert jr.sent[-1]['REAPER_ACTION'] == 'parked'
+
+
+def test_hourly_budget_caps_the_plan(guard):
+    state = _empty_state()
+    for offset in range(1, 4):
+        cleanup_memory.mark_action(state, 'x.service', NOW - offset)
+    policy = _policy(actions=['kill_leftovers'])
+    policy.max_actions_per_hour = 4
+    left = [item(p) for p in (901, 902, 903)]
+    facts = {'units': {'app.service': unit(active='failed', leftovers=left)}}
+    plan = plan_at(facts, table(proc(901), proc(902), proc(903)), policy, state=state, guard=guard)
+    assert [a.pid for a in plan.actions] == [901]
+    assert plan.budget == 1
+    assert sum('max_actions_per_hour (4) reached' in s['reason'] for s in plan.skipped) == 2

@@ -279,3 +279,43 @@ def test_cgroup_matches_prefix_and_deleted():
     assert not ss.cgroup_matches(text, '/system.slice/y.service')
     assert not ss.cgroup_matches(text, '/slice/x.service2')
     assert ss.cgroup_matches('0::/system.slice/x.service (deleted)\n', '/system.slice/x.service')
+
+
+def _child_of(pid, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open('/proc/%d/task/%d/children' % (pid, pid)) as handle:
+            kids = handle.read().split()
+        if kids:
+            return int(kids[0])
+        time.sleep(0.02)
+    raise AssertionError('unshare started no child')
+
+
+def test_process_in_another_pid_namespace_is_refused():
+    """A container's process (another PID namespace than the host init's) is never signalled,
+    even with a correct identity."""
+    outer = subprocess.Popen(['unshare', '--pid', '--fork', '--kill-child', 'sleep', '120'], start_new_session=True)
+    try:
+        inner = _child_of(outer.pid)
+        with open('/proc/%d/status' % inner) as handle:
+            assert len(ss.nspid(handle.read())) == 2, 'the child lives in a nested PID namespace'
+        res = ss.terminate(inner, _stat(inner)['starttime'], _cgroup(inner).splitlines()[-1].split(':', 2)[2], grace=1)
+        assert res.outcome == ss.REFUSED
+        assert 'another PID namespace' in res.reason and 'container' in res.reason
+        assert res.signals == []
+        assert _stat(inner)['state'] != 'Z' and outer.poll() is None
+    finally:
+        outer.kill()
+        outer.wait()
+
+
+def test_namespace_check_needs_at_least_one_source():
+    guard = ss.Guard()
+    guard._host_pid_ns = None
+    guard.host_pid_ns = lambda: None
+    with pytest.raises(ss.Refused, match='cannot be checked'):
+        guard.check_namespace(4242, 'pid:[1]', None)
+    guard.check_namespace(4242, None, [4242])  # NSpid alone tells: one entry, the host's namespace
+    with pytest.raises(ss.Refused, match='another PID namespace'):
+        guard.check_namespace(4242, None, [4242, 1])

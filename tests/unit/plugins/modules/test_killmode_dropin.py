@@ -253,14 +253,33 @@ def test_unsupported_directive_names_the_version(host):
 def test_verify_failure_leaves_every_unit_unchanged(host):
     host["add"]("a.service")
     host["add"]("b.service", dropins={"10-local.conf": "[Service]\nEnvironment=A=1\n"})
-    # b's content is broken in a way only systemd-analyze notices (the settings look fine).
-    kind, result = run(host, units=[dropin("a"), dropin("b", content="[Service]\nKillMode=mixed\nNoSuchDirective=1\n")])
+    # b's signal looks fine to the settings check; only systemd knows RTMIN+99 is out of range.
+    content = "[Service]\nKillMode=mixed\nFinalKillSignal=RTMIN+99\n"
+    b = dropin("b", content=content, kill_mode="mixed", final_kill_signal="RTMIN+99")
+    kind, result = run(host, units=[dropin("a"), b])
     assert kind == "fail"
     assert result["msg"].startswith("Validation failed, nothing was changed")
     assert "b.service: systemd-analyze verify rejects the drop-in" in result["msg"]
-    assert "Unknown key 'NoSuchDirective' in section [Service]" in result["msg"]
+    assert "Failed to parse signal name" in result["msg"]
     assert os.path.join(str(host["etc"]), "b.service.d", OURS) in result["msg"]
     assert tree(host["etc"]) == {"b.service.d/10-local.conf": "[Service]\nEnvironment=A=1\n"}
+
+
+def test_content_that_sets_more_than_the_settings_is_refused_before_systemd_is_asked(host):
+    host["add"]("b.service")
+    content = "[Service]\nKillMode=mixed\nExecStartPre=/bin/sh -c 'echo pwned'\n"
+    kind, result = run(host, units=[dropin("b", content=content)])
+    assert kind == "fail" and result["msg"].startswith("Invalid input, nothing was changed")
+    assert "ExecStartPre" in result["msg"] and "not one of the directives" in result["msg"]
+    assert tree(host["etc"]) == {} and host["calls"] == []
+
+
+def test_content_is_rendered_from_the_settings_when_omitted(host):
+    host["add"]("app.service")
+    kind, result = run(host, units=[{"name": "app", "settings": {"kill_mode": "mixed", "send_sigkill": True}}])
+    assert kind == "exit" and result["changed_units"] == ["app.service"]
+    text = (host["etc"] / "app.service.d" / OURS).read_text()
+    assert "[Service]\nKillMode=mixed\nSendSIGKILL=yes\n" in text
 
 
 def test_duplicates_first_entry_wins(host):

@@ -188,7 +188,7 @@ def test_deny_list_applies_to_star(capsys, host, leftover):
     rc, result = run_module(capsys, host.args(units=["*"], actions=["kill_leftovers"]))
     assert rc == 0 and result["changed"] is False
     assert result["plan"] == []
-    assert "deny list" in result["skipped_actions"][0]["reason"]
+    assert result["skipped_actions"][0]["reason"].startswith("denied: never ours: systemd-*")
     assert leftover.poll() is None
 
 
@@ -199,7 +199,7 @@ def test_out_of_scope_unit_untouched(capsys, host, leftover):
     assert leftover.poll() is None
 
 
-def test_corrupt_state_is_reset_with_warning(capsys, host, leftover, monkeypatch):
+def test_corrupt_state_means_no_action_a_failed_task_and_the_file_untouched(capsys, host, leftover, monkeypatch):
     warned = []
     monkeypatch.setattr(reap.AnsibleModule, "warn", lambda self, msg: warned.append(msg))
     host.results = [_leftover_result(leftover.pid), EMPTY_AFTER]
@@ -207,9 +207,14 @@ def test_corrupt_state_is_reset_with_warning(capsys, host, leftover, monkeypatch
     with open(host.args()["state_path"], "w") as handle:
         handle.write("{not json")
     rc, result = run_module(capsys, host.args(units=["leaky*"], actions=["kill_leftovers"], grace=5))
-    assert rc == 0
+    assert rc == 1
+    assert "no action was taken" in result["msg"]
+    assert result["state_problem"] == "corrupt"
+    assert result["actions"] == [] and result["changed"] is False
+    assert [(p["action"], p["pid"]) for p in result["plan"]] == [("kill_leftovers", leftover.pid)]
+    assert leftover.poll() is None
     assert any("corrupt" in w for w in warned), warned
-    assert json.load(open(host.args()["state_path"]))["version"] == 1
+    assert open(host.args()["state_path"]).read() == "{not json", "never saved over"
 
 
 def test_restart_refused_under_killmode_process(capsys, host):
@@ -218,6 +223,108 @@ def test_restart_refused_under_killmode_process(capsys, host):
     ]
     facts = {"host": {}, "units": {"old.service": _unit(active="active", zombies=zombies, kill_mode="process")}}
     host.results = [FakeResult(facts, {})]
-    rc, result = run_module(capsys, host.args(units=["old"], actions=["restart_unit"]))
+    rc, result = run_module(capsys, host.args(units=["old"], actions=["restart_unit"], min_zombie_age=0))
     assert rc == 0 and result["changed"] is False
     assert "harden first" in result["skipped_actions"][0]["reason"]
+
+
+def _zombie_result(pids, unit="factory.service"):
+    zombies = [{"pid": p, "ppid": 50, "parent_comm": "f", "parent_is_main": True, "age_s": 90000} for p in pids]
+    facts = {"host": {}, "units": {unit: _unit(active="active", zombies=zombies)}, "unmatched": []}
+    return FakeResult(facts, {})
+
+
+def test_a_zombie_seen_for_the_first_time_triggers_nothing_and_is_recorded(capsys, host):
+    host.results = [_zombie_result([9001])]
+    rc, result = run_module(capsys, host.args(units=["factory"], actions=["restart_unit"], min_zombie_age=60))
+    assert rc == 0 and result["plan"] == [] and result["changed"] is False
+    state = json.load(open(host.args()["state_path"]))
+    assert list(state["zombies"]) == ["9001:?"], "reap records the sighting for the next run"
+
+
+def test_zombie_wait_takes_a_second_look_and_acts_in_one_run(capsys, host, monkeypatch):
+    slept = []
+    monkeypatch.setattr(reap.time, "sleep", slept.append)
+    clock = [1_800_000_000.0]
+
+    def fake_time():
+        return clock[0]
+
+    monkeypatch.setattr(reap.time, "time", fake_time)
+    monkeypatch.setattr(reap.time, "sleep", lambda s: slept.append(s) or clock.__setitem__(0, clock[0] + s))
+    # the second look: 9001 is still a zombie (a factory), 9002 was reaped meanwhile (transient)
+    host.results = [_zombie_result([9001, 9002]), _zombie_result([9001])]
+    args = host.args(units=["factory"], actions=["restart_unit"], min_zombie_age=60, zombie_wait=120)
+    rc, result = run_module(capsys, dict(args, _ansible_check_mode=True))
+    assert rc == 0
+    assert slept == [60.0] and result["second_look_s"] == 60.0
+    assert [(p["action"], p["unit"]) for p in result["plan"]] == [("restart_unit", "factory.service")]
+    assert result["plan"][0]["evidence"]["zombie_pids"] == [9001]
+
+
+def test_a_failed_restart_fails_the_task_with_the_full_result(capsys, host, monkeypatch):
+    def systemctl(argv, **kw):
+        if argv[1] == "show":
+            return subprocess.CompletedProcess(argv, 0, "i" * 32 + "\n", "")
+        return subprocess.CompletedProcess(argv, 1, "", "Job for factory.service failed")
+
+    monkeypatch.setattr(reap.remediation.subprocess, "run", systemctl)
+    host.results = [_zombie_result([9001])]
+    rc, result = run_module(capsys, host.args(units=["factory"], actions=["restart_unit"], min_zombie_age=0))
+    assert rc == 1
+    assert result["failed"] is True
+    assert "1 action(s) failed or timed out" in result["msg"]
+    assert result["actions"][0]["result"] == "failed"
+    assert "Job for factory.service failed" in result["actions"][0]["message"]
+
+
+def test_paused_option_and_pause_file_plan_only(capsys, host, leftover):
+    host.results = [_leftover_result(leftover.pid)]
+    rc, result = run_module(capsys, host.args(units=["leaky*"], actions=["kill_leftovers"], paused=True))
+    assert rc == 0 and result["paused"] is True and result["actions"] == [] and len(result["plan"]) == 1
+    assert leftover.poll() is None
+    pause = host.tmp_path / "paused"
+    pause.write_text("")
+    host.calls = []
+    rc, result = run_module(capsys, host.args(units=["leaky*"], actions=["kill_leftovers"], pause_path=str(pause)))
+    assert rc == 0 and result["paused"] is True and result["actions"] == []
+    assert leftover.poll() is None
+
+
+def test_no_action_when_the_state_cannot_be_saved_first(capsys, host, leftover, monkeypatch):
+    def full(state, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(reap.cleanup_state, "save", full)
+    host.results = [_leftover_result(leftover.pid), EMPTY_AFTER]
+    rc, result = run_module(capsys, host.args(units=["leaky*"], actions=["kill_leftovers"], grace=1))
+    assert rc == 1
+    assert "could not be saved before an action" in result["msg"]
+    assert result["actions"] == []
+    assert leftover.poll() is None
+
+
+def test_unpark_option_lets_the_cleanup_act_again(capsys, host, leftover):
+    os.makedirs(str(host.tmp_path / "lib"))
+    with open(host.args()["state_path"], "w") as handle:
+        json.dump(
+            {
+                "version": 2,
+                "zombies": {},
+                "units": {"leaky.service": {"last_seen": 1, "ineffective": 3, "parked": {"since": 1, "reason": "x"}}},
+                "cooldowns": {},
+                "counters": {},
+                "actions": [],
+            },
+            handle,
+        )
+    host.results = [_leftover_result(leftover.pid)]
+    rc, result = run_module(capsys, host.args(units=["leaky*"], actions=["kill_leftovers"], _ansible_check_mode=True))
+    assert result["plan"] == [] and result["skipped_actions"][0]["reason"].startswith("parked since")
+    assert result["parked"] == ["leaky.service"]
+    host.results = [_leftover_result(leftover.pid), EMPTY_AFTER]
+    host.calls = []
+    rc, result = run_module(capsys, host.args(units=["leaky*"], actions=["kill_leftovers"], grace=5, unpark=["leaky"]))
+    assert rc == 0, result
+    assert result["unparked"] == ["leaky.service"] and result["parked"] == []
+    assert result["actions"][0]["result"] == "done"
