@@ -18,7 +18,7 @@ ROOT := $(abspath $(dir $(firstword $(MAKEFILE_LIST))))
 
 # Molecule scenarios that `make test` runs (molecule/<name>/), in order.
 # Add a scenario here once it passes end to end.
-MOLECULE_SCENARIOS ?= default cgroupv2 fleet killmode_hardening cleanup_timer
+MOLECULE_SCENARIOS ?= default cgroupv2 adversarial fleet killmode_hardening cleanup_timer
 
 PYTHON ?= python3
 PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)

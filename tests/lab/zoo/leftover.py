@@ -7,7 +7,7 @@ import sys
 
 import zoolib
 
-NAME = "zoo-leftover"
+NAME = os.environ.get("ZOO_NAME", "zoo-leftover")
 
 
 def main():

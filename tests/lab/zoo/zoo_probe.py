@@ -8,9 +8,16 @@
 #                                   (prints a JSON list of problems; empty is good)
 #   python3 zoo_probe.py --wait SECONDS NAME...
 #                                   wait until every NAME has written its ground truth
+#   python3 zoo_probe.py --units UNIT...
+#                                   what systemd says of each UNIT (main PID, invocation,
+#                                   state, restarts): the ground truth for "was it restarted"
+#   python3 zoo_probe.py --wait-current SECONDS UNIT...
+#                                   wait until each UNIT's ground truth (UNIT without
+#                                   .service) was written by its current invocation
 import glob
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -51,6 +58,15 @@ def ancestors(pid):
     return chain
 
 
+def pid_namespace(pid):
+    try:
+        return os.readlink("/proc/%d/ns/pid" % pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except PermissionError as exc:
+        return "unreadable: %s" % exc
+
+
 def probe(pid):
     stat = zoolib.read_stat(pid)
     if stat is None:
@@ -60,9 +76,52 @@ def probe(pid):
         "uid": real_uid(pid),
         "ancestors": ancestors(pid),
         "stat": stat,
+        # seconds since the process started (CLOCK_BOOTTIME, what /proc counts in)
+        "age_s": round(time.clock_gettime(time.CLOCK_BOOTTIME) - stat["starttime"] / os.sysconf("SC_CLK_TCK"), 2),
         "cgroup": zoolib.cgroup_lines(pid),
+        "pid_ns": pid_namespace(pid),
         "invocation_id": invocation_id(pid),
     }
+
+
+UNIT_PROPERTIES = ("Id", "MainPID", "InvocationID", "ActiveState", "SubState", "NRestarts", "KillMode")
+
+
+def units(names):
+    """What systemd says of each unit, independent of the code under test."""
+    argv = ["systemctl", "show", "--property=" + ",".join(UNIT_PROPERTIES), "--"] + list(names)
+    out = subprocess.run(argv, check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
+    result = {}
+    for block in out.strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        props["MainPID"] = int(props.get("MainPID") or 0)
+        result[props["Id"]] = props
+    return result
+
+
+def wait_current(timeout, names):
+    """Wait until each unit's ground truth names the unit's current invocation."""
+    deadline = time.monotonic() + timeout
+    while True:
+        now = units(names)
+        stale = []
+        for name in names:
+            path = os.path.join(zoolib.TRUTH_DIR, name[: -len(".service")] + ".json")
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    written = json.load(handle).get("invocation_id")
+            except (OSError, ValueError):
+                written = None
+            if not written or written != now[name]["InvocationID"]:
+                stale.append(name)
+        if not stale or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if stale:
+        sys.stderr.write("no ground truth from the current invocation after %ss: %s\n" % (timeout, " ".join(stale)))
+        return 1
+    sys.stdout.write("ground truth current for %d units\n" % len(names))
+    return 0
 
 
 def truth():
@@ -173,6 +232,12 @@ def wait(timeout, names):
 def main(argv):
     if argv[:1] == ["--wait"]:
         return wait(float(argv[1]), argv[2:])
+    if argv[:1] == ["--wait-current"]:
+        return wait_current(float(argv[1]), argv[2:])
+    if argv[:1] == ["--units"]:
+        json.dump(units(argv[1:]), sys.stdout, indent=1, sort_keys=True)
+        sys.stdout.write("\n")
+        return 0
     if argv[:1] == ["--check"]:
         json.dump(check(), sys.stdout, indent=1, sort_keys=True)
         sys.stdout.write("\n")
