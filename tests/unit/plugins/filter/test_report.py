@@ -563,6 +563,8 @@ def test_filters_are_registered():
         "reaper_host_result",
         "reaper_report",
         "reaper_report_compare",
+        "reaper_report_merge",
+        "reaper_report_summary",
         "reaper_report_reaches",
         "reaper_report_text",
         "reaper_report_markdown",
