@@ -25,7 +25,11 @@ from ansible_collections.reaper.systemd.plugins.plugin_utils.report_model import
     reaches,
     summary,
 )
-from ansible_collections.reaper.systemd.plugins.plugin_utils.report_render import render_html, render_markdown
+from ansible_collections.reaper.systemd.plugins.plugin_utils.report_render import (
+    render_html,
+    render_json,
+    render_markdown,
+)
 from ansible_collections.reaper.systemd.plugins.plugin_utils.report_text import render_text
 
 
@@ -70,6 +74,11 @@ def reaper_report_text(report, max_hosts=50, max_findings=20, report_dir=None):
     return render_text(report, max_hosts, max_findings, report_dir)
 
 
+def reaper_report_json(report):
+    """report.json: one line per top-level key and per host, keys sorted."""
+    return render_json(report)
+
+
 def reaper_report_markdown(report, max_findings=200):
     """A Markdown summary of the report (every host is named)."""
     return render_markdown(report, max_findings)
@@ -103,6 +112,7 @@ class FilterModule(object):
             "reaper_report_summary": reaper_report_summary,
             "reaper_report_reaches": reaper_report_reaches,
             "reaper_report_text": reaper_report_text,
+            "reaper_report_json": reaper_report_json,
             "reaper_report_markdown": reaper_report_markdown,
             "reaper_report_html": reaper_report_html,
             "reaper_report_path": reaper_report_path,

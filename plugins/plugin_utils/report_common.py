@@ -113,6 +113,9 @@ def clean(value, keep_newlines=False):
     if value is None:
         return ""
     text = value if isinstance(value, str) else str(value)
+    if text.isprintable():
+        # no character of the categories below (the common case: skip the per-character walk)
+        return text
     out = []
     for char in text:
         if keep_newlines and char == "\n":

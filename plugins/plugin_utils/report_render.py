@@ -18,6 +18,7 @@ __metaclass__ = type
 
 import base64
 import hashlib
+import json
 import os
 import re
 
@@ -144,6 +145,25 @@ def _comparison_hosts(comparison):
         ]
         out.append((hname, host, changed))
     return out
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def render_json(report):
+    """report.json: one line per top-level key and one per host, keys sorted.
+
+    A diff of two runs shows the hosts that changed, line by line; and the encoder stays the
+    standard library's C one (an indented dump goes through its pure-Python path: several times slower
+    for thousands of hosts).
+    """
+    report = _require_report(report, "reaper_report_json")
+    head = [
+        "%s: %s" % (json.dumps(k), json.dumps(v, sort_keys=True)) for k, v in sorted(report.items()) if k != "hosts"
+    ]
+    hosts = ["%s: %s" % (json.dumps(n), json.dumps(h, sort_keys=True)) for n, h in sorted(report["hosts"].items())]
+    body = '"hosts": {\n%s\n}' % ",\n".join(hosts) if hosts else '"hosts": {}'
+    return "{\n%s\n}\n" % ",\n".join(head + [body])
 
 
 # --------------------------------------------------------------------------- Markdown

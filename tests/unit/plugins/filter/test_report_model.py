@@ -117,3 +117,16 @@ def test_summary_is_small_and_names_what_a_workflow_needs():
     assert len(summary["worst_hosts"]) == 5 and summary["slices"] == ["2"]
     assert summary["report_dir"] == "/srv/reaper"
     assert len(json.dumps(summary)) < 2000
+
+
+def test_report_json_is_one_line_per_host_and_loads_back():
+    results = {"b-host": scan(containered_host()), "a-host": scan(host()), "gone": {"unreachable": True, "msg": "x"}}
+    report = rp.reaper_report(results, generated_at=NOW)
+    text = rp.reaper_report_json(report)
+    assert json.loads(text) == json.loads(json.dumps(report))
+    lines = text.splitlines()
+    hosts = lines[lines.index('"hosts": {') + 1 : -2]
+    assert [line.split('"')[1] for line in hosts] == ["a-host", "b-host", "gone"]
+    assert text.endswith("}\n")
+    empty = rp.reaper_report({}, generated_at=NOW)
+    assert json.loads(rp.reaper_report_json(empty)) == json.loads(json.dumps(empty))
