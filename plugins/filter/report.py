@@ -16,7 +16,6 @@ import os
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.reaper.systemd.plugins.plugin_utils.report_common import SCHEMA_VERSION  # noqa: F401
 from ansible_collections.reaper.systemd.plugins.plugin_utils.report_compare import compare
 from ansible_collections.reaper.systemd.plugins.plugin_utils.report_merge import merge
 from ansible_collections.reaper.systemd.plugins.plugin_utils.report_model import (

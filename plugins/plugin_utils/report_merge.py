@@ -34,7 +34,7 @@ def _check(report, idx):
             "reaper_report_merge: input %d is not a report built by reaper.systemd.reaper_report (no hosts)" % idx
         )
     version = str(report.get("schema_version") or "")
-    if version.split(".")[0] != "1":
+    if version.split(".", 1)[0] != "1":
         raise AnsibleFilterError(
             "reaper_report_merge: input %d has schema_version %r; this collection reads 1.x" % (idx, version)
         )

@@ -9,6 +9,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.reaper.systemd.plugins.filter import report as rp
+from ansible_collections.reaper.systemd.plugins.plugin_utils.report_common import SCHEMA_VERSION
 
 from test_report import finding, host, scan, unit, zombie
 
@@ -118,7 +119,7 @@ def test_merge_upgrades_a_1_0_report(fleet):
         entry["totals"].pop("containers")
     part["totals"].pop("containers")
     merged = rp.reaper_report_merge([part])
-    assert merged["schema_version"] == rp.SCHEMA_VERSION
+    assert merged["schema_version"] == SCHEMA_VERSION
     assert merged["hosts"]["web1"]["containers"] == [] and merged["totals"]["containers"] == 0
 
 
