@@ -17,3 +17,21 @@ if not os.path.lexists(LINK):
     os.symlink(REPO, LINK)
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
+
+SCHEMA = os.path.join(REPO, "plugins", "plugin_utils", "report_assets", "report.schema.json")
+
+
+def assert_valid_report(report):
+    """report.json matches the JSON Schema the collection ships (and the schema itself is valid)."""
+    import json
+
+    import jsonschema
+
+    with open(SCHEMA, encoding="utf-8") as handle:
+        schema = json.load(handle)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    errors = [
+        "%s: %s" % ("/".join(str(p) for p in e.absolute_path), e.message)
+        for e in jsonschema.Draft202012Validator(schema).iter_errors(json.loads(json.dumps(report)))
+    ]
+    assert errors == [], errors[:10]

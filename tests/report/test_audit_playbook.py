@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import COLLECTIONS, REPO
+from conftest import COLLECTIONS, REPO, assert_valid_report
 
 PLAYBOOK = os.path.join(REPO, "playbooks", "audit.yml")
 ZOMBIES = 3
@@ -80,7 +80,7 @@ def workdir(tmp_path_factory):
     return path
 
 
-def run_audit(workdir, *extra):
+def run_audit(workdir, *extra, playbook=PLAYBOOK, inventory="inventory.ini", env_extra=None):
     env = dict(os.environ)
     env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(
         [COLLECTIONS] + [p for p in [env.get("ANSIBLE_COLLECTIONS_PATH")] if p]
@@ -90,11 +90,12 @@ def run_audit(workdir, *extra):
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env["ANSIBLE_NOCOLOR"] = "1"
     env["ANSIBLE_HOST_KEY_CHECKING"] = "False"
+    env.update(env_extra or {})
     cmd = [
         _ansible_playbook(),
         "-i",
-        str(workdir / "inventory.ini"),
-        PLAYBOOK,
+        str(workdir / inventory),
+        playbook,
         "-e",
         "reaper_min_zombie_age=0",
         "-e",
@@ -118,7 +119,9 @@ def audit(workdir, zombie_maker):
     result = run_audit(workdir)
     assert result.returncode == 0, result.stdout
     with open(str(workdir / "reaper-report" / "report.json")) as handle:
-        return result, json.load(handle)
+        report = json.load(handle)
+    assert_valid_report(report)
+    return result, report
 
 
 def test_every_host_is_in_the_report_with_its_status(audit):
@@ -131,7 +134,7 @@ def test_every_host_is_in_the_report_with_its_status(audit):
     assert hosts["down-host"]["message"]
     assert hosts["broken-host"]["status"] == "failed"
     assert "nonexistent" in hosts["broken-host"]["message"] or hosts["broken-host"]["message"]
-    assert report["schema_version"] == "1.0"
+    assert report["schema_version"] == "1.1"
     assert report["totals"]["status"][expected] == 1
     assert report["totals"]["status"]["unreachable"] == 1 and report["totals"]["status"]["failed"] == 1
 
@@ -179,7 +182,8 @@ def test_fail_on_gates_the_exit_code(workdir, zombie_maker):
     assert failing.returncode != 0, failing.stdout
     assert "Findings reach reaper_fail_on=warning" in failing.stdout
     # the report is still written, relative paths are under the working directory
-    assert (workdir / "gate" / "report.json").is_file()
+    with open(str(workdir / "gate" / "report.json")) as handle:
+        assert_valid_report(json.load(handle))
     passing = run_audit(workdir, "-e", "reaper_fail_on=critical", "-e", "reaper_report_dir=gate")
     assert passing.returncode == 0, passing.stdout
 
@@ -195,6 +199,20 @@ def test_check_mode_still_writes_the_report(workdir, zombie_maker):
     result = run_audit(workdir, "--check", "-e", "reaper_report_dir=%s" % (workdir / "checked"))
     assert result.returncode == 0, result.stdout
     assert (workdir / "checked" / "report.html").is_file()
+    with open(str(workdir / "checked" / "report.json")) as handle:
+        assert_valid_report(json.load(handle))
+
+
+def test_summary_is_published_with_set_stats(workdir, zombie_maker):
+    result = run_audit(workdir, "-e", "reaper_report_dir=stats", env_extra={"ANSIBLE_SHOW_CUSTOM_STATS": "True"})
+    assert result.returncode == 0, result.stdout
+    stats = result.stdout.split("CUSTOM STATS:", 1)[1]
+    summary = json.loads(stats[stats.index("{") : stats.rindex("}") + 1])["reaper_audit_summary"]
+    assert summary["hosts"] == 3
+    assert summary["status"]["unreachable"] == 1 and summary["status"]["failed"] == 1
+    assert summary["hosts_not_audited"] == ["broken-host", "down-host"]
+    assert summary["zombies"] >= ZOMBIES
+    assert summary["report_dir"] == str(workdir / "stats")
 
 
 def test_report_is_never_written_inside_the_collection(audit):

@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.reaper.systemd.plugins.filter import report as rp
 
-from conftest import OUTPUT
+from conftest import OUTPUT, assert_valid_report
 from sample_fleet import sample_results
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,6 +36,7 @@ def report_file():
     out = os.path.join(OUTPUT, "report-sample")
     os.makedirs(out, exist_ok=True)
     report = rp.reaper_report(sample_results(), generated_at="2026-11-26T12:00:00Z", label="sample")
+    assert_valid_report(report)
     path = os.path.join(out, "report.html")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(rp.reaper_report_html(report))

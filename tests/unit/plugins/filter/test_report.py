@@ -14,6 +14,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.reaper.systemd.plugins.filter import report as rp
+from ansible_collections.reaper.systemd.plugins.plugin_utils.report_common import SCHEMA_VERSION
 
 NOW = "2026-11-26T12:00:00Z"
 EVIL_UNIT = '<script>window.__xss=1</script>|x`*_[a](b)".service'
@@ -179,7 +180,7 @@ def test_report_accepts_classified_entries(fleet):
 
 
 def test_report_header(report):
-    assert report["schema_version"] == rp.SCHEMA_VERSION
+    assert report["schema_version"] == SCHEMA_VERSION
     assert report["generated_at"] == NOW
     assert set(report["hosts"]) == {"sick", "healthy", "ci", "gone", "broken"}
     assert report["totals"]["status"] == {"ok": 2, "no_systemd": 1, "unreachable": 1, "failed": 1}
@@ -279,6 +280,7 @@ def test_bad_input_raises_filter_error():
         rp.reaper_report_text(None)
 
 
+@pytest.mark.invalid_report
 def test_garbage_facts_do_not_crash():
     rep = rp.reaper_report(
         {
@@ -563,8 +565,11 @@ def test_filters_are_registered():
         "reaper_host_result",
         "reaper_report",
         "reaper_report_compare",
+        "reaper_report_merge",
+        "reaper_report_summary",
         "reaper_report_reaches",
         "reaper_report_text",
+        "reaper_report_json",
         "reaper_report_markdown",
         "reaper_report_html",
         "reaper_report_path",
