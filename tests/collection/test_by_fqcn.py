@@ -21,9 +21,12 @@ FILTERS = (
     'reaper_report',
     'reaper_report_compare',
     'reaper_report_html',
+    'reaper_report_json',
     'reaper_report_markdown',
+    'reaper_report_merge',
     'reaper_report_path',
     'reaper_report_reaches',
+    'reaper_report_summary',
     'reaper_report_text',
 )
 # Written by the roles on a host they deploy to.
