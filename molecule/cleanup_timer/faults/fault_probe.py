@@ -42,7 +42,7 @@ IDENTIFIERS = ("reaper-systemd", "reaper-cleanup")
 
 def sh(argv, timeout=600):
     proc = subprocess.run(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout, check=False
     )
     return proc.returncode, proc.stdout, proc.stderr
 

@@ -227,7 +227,9 @@ def judge(phase, min_zombie_age):
     before, after = _load(phase, "before"), _load(phase, "after")
     runs = _runs(phase)
     checks = []
-    inv = lambda obs, unit: obs["units"][unit]["InvocationID"]  # noqa: E731
+
+    def inv(obs, unit):
+        return obs["units"][unit]["InvocationID"]
 
     # 1. containers under a cgroupfs-driver engine stay alive
     lost = [
