@@ -16,9 +16,11 @@ MAKEFLAGS += --no-builtin-rules
 
 ROOT := $(abspath $(dir $(firstword $(MAKEFILE_LIST))))
 
-# Molecule scenarios that `make test` runs (molecule/<name>/), in order.
-# Add a scenario here once it passes end to end.
-MOLECULE_SCENARIOS ?= default cgroupv2 adversarial fleet killmode_hardening cleanup_timer
+# Molecule scenarios that `make test` runs (molecule/<name>/). Add a scenario here once it
+# passes end to end. `make test` deals them round-robin into two lanes after report-test and
+# collection-test, so the order balances the lanes' times: cleanup_timer, adversarial and
+# killmode_hardening share a lane with report-test, the others with collection-test.
+MOLECULE_SCENARIOS ?= cleanup_timer default adversarial cgroupv2 killmode_hardening fleet
 
 PYTHON ?= python3
 PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
@@ -179,12 +181,23 @@ molecule-%: venv
 # mk/*.mk files may add stages that run after sanity, before the scenarios (EXTRA_TEST_STAGES += name).
 EXTRA_TEST_STAGES :=
 
-TEST_STAGES = venv lab-images unit lint sanity $(EXTRA_TEST_STAGES) \
+# Debian packages the independent stages need, installed once before they start side by side
+# (two apt-get runs at once would fight over dpkg's lock). mk/*.mk files add theirs.
+TEST_APT :=
+
+.PHONY: test-apt
+test-apt:
+	@bash tools/apt-ensure.sh $(TEST_APT)
+
+# Stages after `--` are independent: tools/run-stages.sh runs them in TEST_LANES lanes side by
+# side (round-robin, in this order: keep the long ones apart).
+TEST_STAGES = venv lab-images test-apt unit lint sanity -- $(EXTRA_TEST_STAGES) \
 	$(if $(strip $(MOLECULE_SCENARIOS)),$(addprefix molecule-,$(MOLECULE_SCENARIOS)),molecule)
+TEST_LANES ?= 2
 
 # KEEP_GOING=1 runs every stage even after a failure (the run still fails at the end).
 test:
-	@MAKE="$(MAKE)" KEEP_GOING="$(KEEP_GOING)" bash tools/run-stages.sh $(TEST_STAGES)
+	@MAKE="$(MAKE)" KEEP_GOING="$(KEEP_GOING)" TEST_LANES="$(TEST_LANES)" bash tools/run-stages.sh $(TEST_STAGES)
 
 clean:
 	rm -rf build tests/output reaper-report .pytest_cache .ruff_cache

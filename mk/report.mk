@@ -16,8 +16,10 @@ report-test: venv
 	if [[ $$rc -eq 5 ]]; then echo "report-test: pytest collected no test: that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 
-# `make test` runs it after sanity (the Makefile's EXTRA_TEST_STAGES hook).
+# `make test` runs it after sanity (the Makefile's EXTRA_TEST_STAGES hook); its packages are
+# installed before the independent stages start (TEST_APT).
 EXTRA_TEST_STAGES += report-test
+TEST_APT += $(REPORT_APT)
 
 # The fleet demo: three lab containers (two running the zoo, one healthy) and an unreachable
 # host; audit -> remediate (check mode, then for real) -> audit, through the molecule/fleet

@@ -41,7 +41,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 if [[ -z $(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -360 -print -quit 2>/dev/null) ]]; then
     echo "apt-ensure: apt-get update"
-    "${sudo[@]}" apt-get update -q
+    "${sudo[@]}" apt-get update -q -o DPkg::Lock::Timeout=600
 fi
 echo "apt-ensure: installing ${missing[*]}"
-"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+"${sudo[@]}" apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"

@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Run `make STAGE` for each stage in order, print the wall time of each, stop at the
-# first failing stage and close with a table of stage times.
-# With KEEP_GOING=1 every stage runs and the script fails at the end if any stage failed.
+# Run `make STAGE` for each stage, print the wall time of each, stop at the first failing
+# stage and close with a table of stage times.
 #
-#   MAKE=make tools/run-stages.sh venv unit lint ...
+#   MAKE=make tools/run-stages.sh venv unit lint -- report-test molecule-a molecule-b ...
+#
+# Stages before `--` run one after the other. Stages after `--` are independent of each other
+# (each Molecule scenario boots its own lab hosts): they are dealt round-robin into
+# TEST_LANES lanes (default 2) that run side by side, the stages of a lane one after the
+# other. Most of a scenario's time is spent waiting for systemd, the lab's services and
+# timers, so two lanes on two cores nearly halve the wall time. Each stage of a lane writes
+# its output to build/stage-logs/STAGE.log, printed whole when the stage ends.
+# With KEEP_GOING=1 every stage runs and the script fails at the end if any stage failed;
+# without it, a failure stops its lane (the other lanes finish what they run).
 set -uo pipefail
 
 make_cmd=${MAKE:-make}
 keep_going=${KEEP_GOING:-}
-failed=()
-names=()
-times=()
-results=()
+lanes=${TEST_LANES:-2}
+log_dir=${STAGE_LOG_DIR:-build/stage-logs}
+results_file=$(mktemp)
+trap 'rm -f "$results_file" "$results_file.print"' EXIT
 total_start=$(date +%s)
 
 summary() {
@@ -19,42 +27,125 @@ summary() {
     echo "== stage times"
     printf '%-28s %8s  %s\n' "stage" "seconds" "result"
     printf '%-28s %8s  %s\n' "----------------------------" "--------" "------"
-    local i
-    for i in "${!names[@]}"; do
-        printf '%-28s %8s  %s\n' "${names[$i]}" "${times[$i]}" "${results[$i]}"
-    done
+    local name seconds result
+    while IFS=$'\t' read -r name seconds result; do
+        printf '%-28s %8s  %s\n' "$name" "$seconds" "$result"
+    done <"$results_file"
     printf '%-28s %8s\n' "total" "$(($(date +%s) - total_start))"
 }
 
-for stage in "$@"; do
+record() { # name seconds result
+    printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$results_file"
+}
+
+failed_stages() {
+    awk -F'\t' '$3 != "ok" { print $1 }' "$results_file" | tr '\n' ' '
+}
+
+# One stage in the foreground, its output streamed.
+run_stage() {
+    local stage=$1 start rc=0 elapsed
     echo
     echo "== stage $stage: start ($(date -u +%H:%M:%S) UTC)"
     start=$(date +%s)
-    rc=0
     $make_cmd --no-print-directory "$stage" || rc=$?
     elapsed=$(($(date +%s) - start))
-    names+=("$stage")
-    times+=("$elapsed")
     if [[ $rc -ne 0 ]]; then
-        results+=("FAILED (exit $rc)")
+        record "$stage" "$elapsed" "FAILED (exit $rc)"
         echo "== stage $stage: FAILED after $elapsed s (exit $rc)"
-        if [[ -n $keep_going ]]; then
-            failed+=("$stage")
-            continue
-        fi
-        summary
-        echo
-        echo "make test: FAILED at stage '$stage'; later stages did not run. Re-run it alone with: make $stage"
-        exit 1
+        return 1
     fi
-    results+=("ok")
+    record "$stage" "$elapsed" "ok"
     echo "== stage $stage: $elapsed s"
+}
+
+# The stages of one lane, one after the other, each into its log, printed when it ends.
+run_lane() {
+    local lane=$1 stage start rc elapsed log
+    shift
+    for stage in "$@"; do
+        log="$log_dir/$stage.log"
+        echo "== stage $stage: start in lane $lane ($(date -u +%H:%M:%S) UTC), output in $log"
+        start=$(date +%s)
+        rc=0
+        $make_cmd --no-print-directory "$stage" >"$log" 2>&1 </dev/null || rc=$?
+        elapsed=$(($(date +%s) - start))
+        {
+            flock 9
+            echo
+            echo "== stage $stage (lane $lane): output"
+            cat "$log"
+            if [[ $rc -ne 0 ]]; then
+                record "$stage" "$elapsed" "FAILED (exit $rc)"
+                echo "== stage $stage: FAILED after $elapsed s (exit $rc)"
+            else
+                record "$stage" "$elapsed" "ok"
+                echo "== stage $stage: $elapsed s"
+            fi
+        } 9>"$results_file.print"
+        if [[ $rc -ne 0 && -z $keep_going ]]; then
+            echo "== lane $lane stops after the failure of $stage"
+            return 1
+        fi
+    done
+}
+
+stop_failed() {
+    summary
+    echo
+    echo "make test: FAILED at stage(s): $(failed_stages); re-run one alone with: make STAGE"
+    exit 1
+}
+
+serial=()
+parallel=()
+seen_separator=
+for arg in "$@"; do
+    if [[ $arg == -- ]]; then
+        seen_separator=1
+    elif [[ -n $seen_separator ]]; then
+        parallel+=("$arg")
+    else
+        serial+=("$arg")
+    fi
 done
 
+for stage in "${serial[@]}"; do
+    if ! run_stage "$stage" && [[ -z $keep_going ]]; then
+        stop_failed
+    fi
+done
+
+if [[ ${#parallel[@]} -gt 0 ]]; then
+    mkdir -p "$log_dir"
+    if [[ $lanes -lt 1 ]]; then lanes=1; fi
+    echo
+    echo "== ${#parallel[@]} independent stages in $lanes lane(s) ($(date -u +%H:%M:%S) UTC)"
+    pids=()
+    for ((lane = 0; lane < lanes; lane++)); do
+        mine=()
+        for ((i = lane; i < ${#parallel[@]}; i += lanes)); do
+            mine+=("${parallel[$i]}")
+        done
+        if [[ ${#mine[@]} -gt 0 ]]; then
+            echo "   lane $((lane + 1)): ${mine[*]}"
+            run_lane "$((lane + 1))" "${mine[@]}" &
+            pids+=($!)
+        fi
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" || true
+    done
+fi
+
+count=$(wc -l <"$results_file")
+expected=$((${#serial[@]} + ${#parallel[@]}))
+if [[ -n $(failed_stages) || $count -ne $expected ]]; then
+    if [[ $count -ne $expected ]]; then
+        echo "make test: $((expected - count)) stage(s) did not run after a failure"
+    fi
+    stop_failed
+fi
 summary
 echo
-if [[ ${#failed[@]} -gt 0 ]]; then
-    echo "make test: FAILED stages: ${failed[*]} (KEEP_GOING ran the others). Re-run one alone with: make STAGE"
-    exit 1
-fi
-echo "make test: all ${#names[@]} stages succeeded"
+echo "make test: all $count stages succeeded"
