@@ -333,16 +333,9 @@ class Analyzer:
             return
         escape = self.escape_origin(proc, owner)
         if escape is not None:
-            verdict, namespace = self.namespace_verdict(proc)
-            if verdict == NS_GONE:
-                return
-            if verdict == NS_CONTAINER:
-                analysis.add_container_process(proc.cgroup, namespace)
-                return
-            if verdict == NS_UNKNOWN and self.outside_unit_tree(proc, owner):
-                # Fail closed: a cgroupfs container cannot be told from a
-                # cgroup_move without the namespace, and an action needs certainty.
-                analysis.add_container_process(proc.cgroup, None)
+            # Fail closed outside the unit tree: a cgroupfs container cannot be told from a
+            # cgroup_move without the namespace, and an action needs certainty.
+            if self._not_a_leak(proc, analysis, fail_closed=self.outside_unit_tree(proc, owner)):
                 return
             origin, evidence, _invocation = escape
             analysis.by_unit[origin].escaped.append(self._escape_item(proc, evidence))
@@ -365,14 +358,21 @@ class Analyzer:
             found = analysis.by_unit[owner].survivors
         else:
             return
+        # A container living in a (delegated) unit cgroup is its engine's, not a leak.
+        if not self._not_a_leak(proc, analysis):
+            found.append(self._process_item(proc))
+
+    def _not_a_leak(self, proc, analysis, fail_closed=False):
+        """True when the kernel says a would-be leak is none of ours: gone, or in another PID
+        namespace (a container's, counted in host.containers). With ``fail_closed`` a
+        namespace that cannot be read counts as a container's too."""
         verdict, namespace = self.namespace_verdict(proc)
         if verdict == NS_GONE:
-            return
-        if verdict == NS_CONTAINER:
-            # A container living in a (delegated) unit cgroup: its engine's, not a leak.
-            analysis.add_container_process(proc.cgroup, namespace)
-            return
-        found.append(self._process_item(proc))
+            return True
+        if verdict == NS_CONTAINER or (fail_closed and verdict == NS_UNKNOWN):
+            analysis.add_container_process(proc.cgroup, namespace if verdict == NS_CONTAINER else None)
+            return True
+        return False
 
     def _record_named_container(self, proc, analysis):
         """Count a process of a systemd-driver container scope; one namespace read per cgroup."""

@@ -202,15 +202,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
     guard = Guard()
     before = scanner(policy.units)
     cleanup_memory.record_scan(state, before.facts, before.table, started)
-    the_plan = remediation.plan(
-        before.facts,
-        before.table.processes,
-        policy,
-        state=state,
-        now=started,
-        guard=guard,
-        age_s=getattr(before.table, 'age_s', None),
-    )
+    the_plan = remediation.plan_scan(before, policy, state, started, guard)
     remediation.log_parked(journal, the_plan)
     counters = state.setdefault('counters', {})
     results = []

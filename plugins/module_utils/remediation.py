@@ -306,6 +306,19 @@ def plan(facts, processes, policy, state=None, now=None, guard=None, age_s=None)
     return result
 
 
+def plan_scan(scanned, policy, state, now, guard):
+    """``plan`` for a ``scan.ScanResult``: its facts, its processes and their ages at scan time."""
+    return plan(
+        scanned.facts,
+        scanned.table.processes,
+        policy,
+        state=state,
+        now=now,
+        guard=guard,
+        age_s=getattr(scanned.table, 'age_s', None),
+    )
+
+
 def _wanted(unit, zombies, policy, allowed):
     """Action kinds this unit has material for (before scope/deny/cool-down)."""
     wanted = []

@@ -444,15 +444,7 @@ def _run(module, policy, scanner, params, unpark):
         before = scanner(policy.units)
         started = time.time()
         cleanup_memory.record_scan(state, before.facts, before.table, started)
-    the_plan = remediation.plan(
-        before.facts,
-        before.table.processes,
-        policy,
-        state=state,
-        now=started,
-        guard=guard,
-        age_s=getattr(before.table, "age_s", None),
-    )
+    the_plan = remediation.plan_scan(before, policy, state, started, guard)
     if not module.check_mode:
         remediation.log_parked(journal, the_plan)
     result = {
