@@ -88,6 +88,8 @@ TREES = [
     ('plugins/modules', ('.py',), False),
     ('plugins/module_utils', ('.py',), False),
     ('plugins/filter', ('.py', '.yml'), False),
+    ('plugins/lookup', ('.py',), False),
+    ('plugins/plugin_utils', ('.py', '.j2', '.css', '.js', '.json'), True),
     ('roles', None, True),
 ]
 # Files ansible-galaxy writes into every tarball.
