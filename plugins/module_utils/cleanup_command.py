@@ -32,7 +32,7 @@ import os
 import sys
 import time
 
-from . import cleanup_memory, cleanup_state, prom_textfile, remediation, unit_names
+from . import cleanup_memory, cleanup_state, prom_textfile, remediation, remediation_executor, unit_names
 from .cleanup_config import CONFIG_PATH, ConfigError, load_config
 from .cleanup_lock import CleanupLock, LockHeld
 from .journal import Journal
@@ -210,10 +210,10 @@ def _run(policy, extra, journal, scanner, now, as_json):
     write_ahead_error = None
     if plan_only:
         for action in the_plan.actions:
-            key = '%s|%s' % (action.kind, remediation.PLANNED)
+            key = '%s|%s' % (action.kind, remediation_executor.PLANNED)
             counters[key] = counters.get(key, 0) + 1
     elif the_plan.actions:
-        executor = remediation.Executor(
+        executor = remediation_executor.Executor(
             policy,
             journal,
             rescan=lambda units: scanner(units).facts,
@@ -222,7 +222,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
         )
         results = executor.run(the_plan, state, save=lambda st: cleanup_state.save(st, state_path))
         write_ahead_error = executor.write_ahead_error
-        remediation.count_results(results, counters)
+        remediation_executor.count_results(results, counters)
         after_facts = scanner(policy.units).facts
     finished = now()
     summary = _summary(policy, the_plan, results, finished - started, paused, problem)
@@ -273,8 +273,8 @@ def _run(policy, extra, journal, scanner, now, as_json):
                     'plan': the_plan.as_dict(),
                     'actions': results,
                     'parked': cleanup_memory.parked_units(state),
-                    'before': remediation.summarize(before.facts),
-                    'after': remediation.summarize(after_facts),
+                    'before': remediation_executor.summarize(before.facts),
+                    'after': remediation_executor.summarize(after_facts),
                 },
                 sort_keys=True,
             )
@@ -284,7 +284,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
     if write_ahead_error is not None:
         sys.stderr.write('reaper-cleanup: state not saved before an action: %s\n' % write_ahead_error)
         return EXIT_STATE_NOT_SAVED
-    failed = [r for r in results if r['result'] in (remediation.FAILED, remediation.TIMEOUT)]
+    failed = [r for r in results if r['result'] in (remediation_executor.FAILED, remediation_executor.TIMEOUT)]
     return EXIT_ACTION_FAILED if failed else EXIT_OK
 
 

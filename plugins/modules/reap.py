@@ -317,6 +317,7 @@ from ansible_collections.reaper.systemd.plugins.module_utils import (
     cleanup_policy,
     cleanup_state,
     remediation,
+    remediation_executor,
     unit_names,
 )
 from ansible_collections.reaper.systemd.plugins.module_utils.cleanup_lock import CleanupLock, LockHeld
@@ -452,8 +453,8 @@ def _run(module, policy, scanner, params, unpark):
         "plan": [a.as_dict() for a in the_plan.actions],
         "skipped_actions": the_plan.skipped,
         "actions": [],
-        "before": remediation.summarize(before.facts),
-        "after": remediation.summarize(before.facts),
+        "before": remediation_executor.summarize(before.facts),
+        "after": remediation_executor.summarize(before.facts),
         "unmatched": before.facts.get("unmatched", []),
         "paused": paused,
         "state_problem": problem.kind if problem is not None else None,
@@ -477,7 +478,7 @@ def _run(module, policy, scanner, params, unpark):
             module.warn("Could not save the state to %s: %s" % (state_path, exc))
         return result, None
 
-    executor = remediation.Executor(
+    executor = remediation_executor.Executor(
         policy,
         journal,
         rescan=lambda units: scanner(units).facts,
@@ -489,20 +490,20 @@ def _run(module, policy, scanner, params, unpark):
     result["skipped_actions"] = the_plan.skipped
     result["changed"] = result["changed"] or any(r["changed"] for r in results)
     result["parked"] = cleanup_memory.parked_units(state)
-    remediation.count_results(results, state.setdefault("counters", {}))
+    remediation_executor.count_results(results, state.setdefault("counters", {}))
     cleanup_memory.prune_actions(state, time.time())
     if executor.write_ahead_error is None:
         try:
             _save(state, state_path)
         except OSError as exc:
             module.warn("Could not save the state to %s: %s" % (state_path, exc))
-    result["after"] = remediation.summarize(scanner(policy.units).facts)
+    result["after"] = remediation_executor.summarize(scanner(policy.units).facts)
     if executor.write_ahead_error is not None:
         return result, (
             "The state %s could not be saved before an action (%s): that action and the later ones were not taken"
             % (state_path, executor.write_ahead_error)
         )
-    bad = [r for r in results if r["result"] in (remediation.FAILED, remediation.TIMEOUT)]
+    bad = [r for r in results if r["result"] in (remediation_executor.FAILED, remediation_executor.TIMEOUT)]
     if bad:
         return result, "%d action(s) failed or timed out: %s" % (
             len(bad),

@@ -318,7 +318,7 @@ def test_failed_action_exits_1(env, monkeypatch):
         out = "i" * 32 + "\n" if argv[1] == "show" else ""
         return subprocess.CompletedProcess(argv, 0 if argv[1] == "show" else 1, out, "Job failed")
 
-    monkeypatch.setattr(cc.remediation.subprocess, "run", systemctl)
+    monkeypatch.setattr(cc.remediation_executor.subprocess, "run", systemctl)
     rc = cc.main(["--config", config], journal=journal, scanner=Scanner([_zombie_scan([201]), _zombie_scan([201])]))
     assert rc == 1
 

@@ -18,6 +18,7 @@ from ansible_collections.reaper.systemd.plugins.module_utils import (
     cleanup_memory,
     cleanup_policy as cp,
     remediation as rm,
+    remediation_executor as rex,
     safe_signal,
 )
 from ansible_collections.reaper.systemd.plugins.module_utils.journal import Journal
@@ -415,11 +416,11 @@ def _journal():
 @pytest.mark.parametrize(
     'after_pids, after_state, expected',
     [
-        ([], 'active', rm.DONE),
+        ([], 'active', rex.DONE),
         # the new invocation makes new zombies at once: the old ones are still gone
-        ([300, 301, 302, 303, 304], 'active', rm.DONE),
-        ([200, 201, 300], 'active', rm.NOT_CLEANED),
-        ([], 'failed', rm.NOT_CLEANED),
+        ([300, 301, 302, 303, 304], 'active', rex.DONE),
+        ([200, 201, 300], 'active', rex.NOT_CLEANED),
+        ([], 'failed', rex.NOT_CLEANED),
     ],
 )
 def test_restart_logged_before_and_rechecked_after(after_pids, after_state, expected):
@@ -436,7 +437,7 @@ def test_restart_logged_before_and_rechecked_after(after_pids, after_state, expe
     plan = rm.Plan()
     plan.actions = [action]
     state = _empty_state()
-    results = rm.Executor(policy, jr, rescan=lambda units: after, runner=runner, clock=lambda: NOW).run(plan, state)
+    results = rex.Executor(policy, jr, rescan=lambda units: after, runner=runner, clock=lambda: NOW).run(plan, state)
     argv, timeout, logged_before = runner.calls[0]
     assert argv == ['systemctl', 'restart', '--no-ask-password', '--', 'factory.service']
     assert timeout == 30
@@ -454,8 +455,8 @@ def test_restart_timeout_reported():
     jr = _journal()
     plan = rm.Plan()
     plan.actions = [rm.Action('restart_unit', 'slow.service', 'z', evidence={'zombies': 1, 'invocation_id': 'a' * 32})]
-    results = rm.Executor(_policy(), jr, rescan=lambda u: {'units': {}}, runner=FakeRunner(jr, timeout=True)).run(plan)
-    assert results[0]['result'] == rm.TIMEOUT
+    results = rex.Executor(_policy(), jr, rescan=lambda u: {'units': {}}, runner=FakeRunner(jr, timeout=True)).run(plan)
+    assert results[0]['result'] == rex.TIMEOUT
     assert 'goes on in systemd' in results[0]['message']
 
 
@@ -478,8 +479,8 @@ def test_executor_kills_real_leftover_and_logs_first():
             'kill_leftovers', 'app.service', 'left-over', pid=child.pid, starttime=_starttime(child.pid), comm='python3'
         )
     ]
-    results = rm.Executor(_policy(grace=5), jr, rescan=None).run(plan)
-    assert results[0]['result'] == rm.DONE
+    results = rex.Executor(_policy(grace=5), jr, rescan=None).run(plan)
+    assert results[0]['result'] == rex.DONE
     assert results[0]['signals'] == ['SIGTERM']
     assert results[0]['changed'] is True
     assert jr.sent[0]['OBJECT_PID'] == child.pid
@@ -501,8 +502,8 @@ def test_executor_refuses_pid_reused_since_scan():
                 comm='python3',
             )
         ]
-        results = rm.Executor(_policy(grace=1), jr, rescan=None).run(plan)
-        assert results[0]['result'] == rm.REFUSED
+        results = rex.Executor(_policy(grace=1), jr, rescan=None).run(plan)
+        assert results[0]['result'] == rex.REFUSED
         assert 'reused' in results[0]['message']
         assert results[0]['changed'] is False
         assert child.poll() is None, 'the new owner of the PID was not signalled'
@@ -527,8 +528,8 @@ def test_executor_reports_unreaped_kill_as_not_cleaned():
                 comm='python3',
             )
         ]
-        results = rm.Executor(_policy(grace=5), _journal(), rescan=None).run(plan)
-        assert results[0]['result'] == rm.NOT_CLEANED
+        results = rex.Executor(_policy(grace=5), _journal(), rescan=None).run(plan)
+        assert results[0]['result'] == rex.NOT_CLEANED
         assert results[0]['after']['state'] == 'Z'
     finally:
         child.wait()
@@ -551,8 +552,8 @@ def test_nudge_without_handler_is_not_cleaned():
             )
         ]
         still = {'units': {'w.service': unit(zombies=[zombie(11, ppid=child.pid), zombie(12, ppid=child.pid)])}}
-        results = rm.Executor(_policy(), _journal(), rescan=lambda u: still, nudge_settle=0).run(plan)
-        assert results[0]['result'] == rm.NOT_CLEANED
+        results = rex.Executor(_policy(), _journal(), rescan=lambda u: still, nudge_settle=0).run(plan)
+        assert results[0]['result'] == rex.NOT_CLEANED
         assert results[0]['signals'] == ['SIGCHLD']
         assert results[0]['after']['zombies_of_parent'] == 2
         assert child.poll() is None
@@ -562,7 +563,7 @@ def test_nudge_without_handler_is_not_cleaned():
 
 
 def test_count_results():
-    counters = rm.count_results(
+    counters = rex.count_results(
         [
             {'action': 'kill_leftovers', 'result': 'done'},
             {'action': 'kill_leftovers', 'result': 'done'},
@@ -756,12 +757,12 @@ def test_a_kill_that_leaves_a_zombie_is_finished_by_a_restart_of_its_parents_uni
         ]
         plan.budget = 2
         policy = _policy(actions=['kill_worker_parent', 'restart_unit'], grace=5)
-        results = rm.Executor(policy, jr, rescan=lambda u: scans.pop(0), runner=runner, clock=lambda: NOW).run(
+        results = rex.Executor(policy, jr, rescan=lambda u: scans.pop(0), runner=runner, clock=lambda: NOW).run(
             plan, _empty_state()
         )
         assert [(r['action'], r['result']) for r in results] == [
-            ('kill_worker_parent', rm.NOT_CLEANED),
-            ('restart_unit', rm.DONE),
+            ('kill_worker_parent', rex.NOT_CLEANED),
+            ('restart_unit', rex.DONE),
         ]
         assert runner.calls[0][0] == ['systemctl', 'restart', '--no-ask-password', '--', 'w.service']
         assert 'does not reap it' in results[1]['reason']
@@ -781,7 +782,7 @@ def test_the_finishing_restart_stays_within_the_budget():
         ]
         plan.budget = 1
         policy = _policy(actions=['kill_worker_parent', 'restart_unit'], grace=5)
-        results = rm.Executor(policy, jr, rescan=lambda u: zombie_facts, runner=runner).run(plan, _empty_state())
+        results = rex.Executor(policy, jr, rescan=lambda u: zombie_facts, runner=runner).run(plan, _empty_state())
         assert [r['action'] for r in results] == ['kill_worker_parent']
         assert runner.calls == []
         assert "no action left in this run's budget" in plan.skipped[-1]['reason']
@@ -800,8 +801,8 @@ def test_restart_is_refused_when_the_unit_was_restarted_since_the_scan():
         )
     ]
     state = _empty_state()
-    results = rm.Executor(_policy(), jr, rescan=lambda u: {'units': {}}, runner=runner).run(plan, state)
-    assert results[0]['result'] == rm.REFUSED
+    results = rex.Executor(_policy(), jr, rescan=lambda u: {'units': {}}, runner=runner).run(plan, state)
+    assert results[0]['result'] == rex.REFUSED
     assert 'unit restarted since the scan' in results[0]['message']
     assert runner.calls == [], 'no systemctl restart'
     assert runner.shows[0] == ['systemctl', 'show', '--property=InvocationID', '--value', '--', 'f.service']
@@ -822,7 +823,7 @@ def test_no_action_when_the_state_cannot_be_saved_first():
         def save(state):
             raise OSError(28, 'No space left on device')
 
-        executor = rm.Executor(_policy(grace=1), jr, rescan=None, runner=runner)
+        executor = rex.Executor(_policy(grace=1), jr, rescan=None, runner=runner)
         results = executor.run(plan, _empty_state(), save=save)
         assert results == []
         assert child.poll() is None, 'the process was not signalled'
@@ -849,7 +850,7 @@ def test_the_state_is_saved_before_the_action_is_taken():
     plan.actions = [
         rm.Action('restart_unit', 'f.service', 'z', evidence={'zombie_pids': [], 'invocation_id': 'a' * 32})
     ]
-    rm.Executor(
+    rex.Executor(
         _policy(),
         jr,
         rescan=lambda u: {'units': {'f.service': unit()}},
@@ -871,7 +872,9 @@ def test_ineffective_actions_back_off_then_park_the_unit(guard):
     for expected_next in (200, None):
         plan = plan_at(facts, table(), policy, state=state, now=now, guard=guard)
         assert kinds(plan) == [('restart_unit', 'f.service', None)]
-        rm.Executor(policy, jr, rescan=lambda u: still, runner=FakeRunner(jr), clock=lambda at=now: at).run(plan, state)
+        rex.Executor(policy, jr, rescan=lambda u: still, runner=FakeRunner(jr), clock=lambda at=now: at).run(
+            plan, state
+        )
         if expected_next:
             skipped = plan_at(facts, table(), policy, state=state, now=now + 150, guard=guard)
             assert skipped.actions == [] and 'doubled after 1 ineffective' in skipped.skipped[0]['reason']
@@ -899,10 +902,10 @@ def test_a_restart_that_helps_only_until_the_next_leak_backs_off_then_parks(guar
         plan = plan_at(facts, table(), policy, state=state, now=now, guard=guard)
         assert kinds(plan) == [('restart_unit', 'f.service', None)], plan.skipped
         fresh = {'units': {'f.service': unit(zombies=[])}}
-        results = rm.Executor(
+        results = rex.Executor(
             policy, jr, rescan=lambda u, f=fresh: f, runner=FakeRunner(jr), clock=lambda at=now: at
         ).run(plan, state)
-        assert results[0]['result'] == rm.DONE
+        assert results[0]['result'] == rex.DONE
         now += 100 if round_ == 0 else 200
         if round_ == 0:
             again = {'units': {'f.service': unit(zombies=[zombie(next(pids))])}}

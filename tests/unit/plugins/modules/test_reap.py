@@ -268,7 +268,7 @@ def test_a_failed_restart_fails_the_task_with_the_full_result(capsys, host, monk
             return subprocess.CompletedProcess(argv, 0, "i" * 32 + "\n", "")
         return subprocess.CompletedProcess(argv, 1, "", "Job for factory.service failed")
 
-    monkeypatch.setattr(reap.remediation.subprocess, "run", systemctl)
+    monkeypatch.setattr(reap.remediation_executor.subprocess, "run", systemctl)
     host.results = [_zombie_result([9001])]
     rc, result = run_module(capsys, host.args(units=["factory"], actions=["restart_unit"], min_zombie_age=0))
     assert rc == 1
