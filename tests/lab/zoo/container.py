@@ -3,7 +3,6 @@
 # container's cgroup (a byte on the pipe whose fd is argv[1]), then starts the
 # workload as an unprivileged user and reaps whatever exits, as tini would.
 import os
-import pwd
 import sys
 
 import zoolib
@@ -14,16 +13,7 @@ def main(argv):
     with os.fdopen(go_fd, "rb") as go:
         if go.read(2) != b"go":
             raise RuntimeError("the engine never said go")
-    account = pwd.getpwnam(user)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setgid(account.pw_gid)
-            os.setuid(account.pw_uid)
-            os.execv("/bin/sleep", ["sleep", "1000000"])
-        finally:
-            os._exit(127)
+    zoolib.fork_sleeper_as(user)
     zoolib.sleep_forever(reap=True)
 
 

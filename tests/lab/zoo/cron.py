@@ -4,7 +4,6 @@
 # is a real restart survivor that the cleanup must report and never kill.
 # Ground truth per invocation (cron@<INVOCATION_ID>.json) and the latest in cron.json.
 import os
-import pwd
 import sys
 
 import zoolib
@@ -14,16 +13,7 @@ USER = os.environ.get("ZOO_CRON_USER", "zoo")
 
 
 def start_job(user):
-    account = pwd.getpwnam(user)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setgid(account.pw_gid)
-            os.setuid(account.pw_uid)
-            os.execv("/bin/sleep", ["sleep", "1000000"])
-        finally:
-            os._exit(127)
+    pid = zoolib.fork_sleeper_as(user)
     zoolib.wait_for_exec(pid, "sleep")
     return pid
 

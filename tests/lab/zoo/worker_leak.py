@@ -10,22 +10,8 @@ NAME = "zoo-worker-leak"
 COUNT = int(os.environ.get("ZOO_ZOMBIES", "4"))
 
 
-def worker(main_pid):
-    zombies = zoolib.leak_zombies(COUNT)
-    zoolib.write_truth(
-        NAME, {"main_pid": main_pid, "worker_pid": os.getpid(), "zombies": zombies, "zombie_parent": os.getpid()}
-    )
-    zoolib.sleep_forever()
-
-
 def main():
-    main_pid = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            worker(main_pid)
-        finally:
-            os._exit(1)
+    pid = zoolib.fork_leaking_worker(NAME, COUNT)
     zoolib.log("worker %d started" % pid)
     zoolib.sleep_forever(reap=True)
 

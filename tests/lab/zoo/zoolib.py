@@ -7,6 +7,7 @@
 # nothing else that the programs may rely on.
 import json
 import os
+import pwd
 import sys
 import time
 
@@ -220,6 +221,39 @@ def cgroup_lines(pid):
             return [line.rstrip("\n") for line in handle]
     except (FileNotFoundError, ProcessLookupError):
         return []
+
+
+def fork_leaking_worker(name, count):
+    """Fork a worker (not the main PID) that leaks COUNT zombies, records the ground truth under
+    NAME (main_pid, worker_pid, zombies, zombie_parent) and idles; returns the worker's PID."""
+    main_pid = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            zombies = leak_zombies(count)
+            write_truth(
+                name,
+                {"main_pid": main_pid, "worker_pid": os.getpid(), "zombies": zombies, "zombie_parent": os.getpid()},
+            )
+            sleep_forever()
+        finally:
+            os._exit(1)
+    return pid
+
+
+def fork_sleeper_as(user, seconds=1000000):
+    """Fork ``sleep SECONDS`` running as USER (groups dropped, then gid, then uid); returns its PID."""
+    account = pwd.getpwnam(user)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(account.pw_gid)
+            os.setuid(account.pw_uid)
+            os.execv("/bin/sleep", ["sleep", str(seconds)])
+        finally:
+            os._exit(127)
+    return pid
 
 
 def sleep_forever(reap=False):
