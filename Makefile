@@ -17,9 +17,7 @@ MAKEFLAGS += --no-builtin-rules
 ROOT := $(abspath $(dir $(firstword $(MAKEFILE_LIST))))
 
 # Molecule scenarios that `make test` runs (molecule/<name>/). Add a scenario here once it
-# passes end to end. `make test` deals them round-robin into two lanes after report-test and
-# collection-test, so the order balances the lanes' times: cleanup_timer, adversarial and
-# killmode_hardening share a lane with report-test, the others with collection-test.
+# passes end to end, and to STAGES_LONGEST_FIRST below at the place its time puts it.
 MOLECULE_SCENARIOS ?= cleanup_timer default adversarial cgroupv2 killmode_hardening fleet
 
 PYTHON ?= python3
@@ -190,9 +188,15 @@ test-apt:
 	@bash tools/apt-ensure.sh $(TEST_APT)
 
 # Stages after `--` are independent: tools/run-stages.sh runs them in TEST_LANES lanes side by
-# side (round-robin, in this order: keep the long ones apart).
-TEST_STAGES = venv lab-images test-apt unit lint sanity -- $(EXTRA_TEST_STAGES) \
+# side, each lane taking the next one from a shared queue. Longest first (stage times of the CI
+# runs), so the lanes end close together; stages not listed here follow in their own order.
+STAGES_LONGEST_FIRST := molecule-cleanup_timer molecule-fleet eda-loop molecule-adversarial \
+	molecule-killmode_hardening molecule-cgroupv2 molecule-default collection-test report-test
+LANE_STAGES = $(EXTRA_TEST_STAGES) \
 	$(if $(strip $(MOLECULE_SCENARIOS)),$(addprefix molecule-,$(MOLECULE_SCENARIOS)),molecule)
+TEST_STAGES = venv lab-images test-apt unit lint sanity -- \
+	$(foreach stage,$(STAGES_LONGEST_FIRST),$(filter $(stage),$(LANE_STAGES))) \
+	$(filter-out $(STAGES_LONGEST_FIRST),$(LANE_STAGES))
 TEST_LANES ?= 2
 
 # KEEP_GOING=1 runs every stage even after a failure (the run still fails at the end).

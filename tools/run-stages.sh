@@ -5,13 +5,15 @@
 #   MAKE=make tools/run-stages.sh venv unit lint -- report-test molecule-a molecule-b ...
 #
 # Stages before `--` run one after the other. Stages after `--` are independent of each other
-# (each Molecule scenario boots its own lab hosts): they are dealt round-robin into
-# TEST_LANES lanes (default 2) that run side by side, the stages of a lane one after the
-# other. Most of a scenario's time is spent waiting for systemd, the lab's services and
-# timers, so two lanes on two cores nearly halve the wall time. Each stage of a lane writes
+# (each Molecule scenario boots its own lab hosts): TEST_LANES lanes (default 2) run side by
+# side, and each lane takes the next stage from one shared queue, in the order given, whenever
+# it is free. Given longest first, that keeps the lanes' ends close whatever each stage costs
+# on the machine. Most of a scenario's time is spent waiting for systemd, the lab's services
+# and timers, so two lanes on two cores nearly halve the wall time. Each stage of a lane writes
 # its output to build/stage-logs/STAGE.log, printed whole when the stage ends.
 # With KEEP_GOING=1 every stage runs and the script fails at the end if any stage failed;
-# without it, a failure stops its lane (the other lanes finish what they run).
+# without it, a failure stops the queue: no lane starts another stage (the others finish
+# what they run).
 set -uo pipefail
 
 make_cmd=${MAKE:-make}
@@ -19,7 +21,8 @@ keep_going=${KEEP_GOING:-}
 lanes=${TEST_LANES:-2}
 log_dir=${STAGE_LOG_DIR:-build/stage-logs}
 results_file=$(mktemp)
-trap 'rm -f "$results_file" "$results_file.print"' EXIT
+queue_file=$(mktemp)
+trap 'rm -f "$results_file" "$results_file.print" "$queue_file" "$queue_file.lock" "$queue_file.stop"' EXIT
 total_start=$(date +%s)
 
 summary() {
@@ -59,11 +62,21 @@ run_stage() {
     echo "== stage $stage: $elapsed s"
 }
 
-# The stages of one lane, one after the other, each into its log, printed when it ends.
+# The next stage of the shared queue (its first line, removed), or nothing once the queue is
+# empty or stopped by a failure.
+next_stage() {
+    (
+        flock 8
+        [[ -e $queue_file.stop ]] && exit 0
+        head -n 1 "$queue_file"
+        sed -i 1d "$queue_file"
+    ) 8>"$queue_file.lock"
+}
+
+# One lane: take stages from the queue until it is empty, each into its log, printed when it ends.
 run_lane() {
     local lane=$1 stage start rc elapsed log
-    shift
-    for stage in "$@"; do
+    while stage=$(next_stage) && [[ -n $stage ]]; do
         log="$log_dir/$stage.log"
         echo "== stage $stage: start in lane $lane ($(date -u +%H:%M:%S) UTC), output in $log"
         start=$(date +%s)
@@ -84,7 +97,8 @@ run_lane() {
             fi
         } 9>"$results_file.print"
         if [[ $rc -ne 0 && -z $keep_going ]]; then
-            echo "== lane $lane stops after the failure of $stage"
+            touch "$queue_file.stop"
+            echo "== lane $lane: no further stage starts after the failure of $stage"
             return 1
         fi
     done
@@ -120,18 +134,12 @@ if [[ ${#parallel[@]} -gt 0 ]]; then
     mkdir -p "$log_dir"
     if [[ $lanes -lt 1 ]]; then lanes=1; fi
     echo
-    echo "== ${#parallel[@]} independent stages in $lanes lane(s) ($(date -u +%H:%M:%S) UTC)"
+    echo "== ${#parallel[@]} independent stages in $lanes lane(s), in this order: ${parallel[*]} ($(date -u +%H:%M:%S) UTC)"
+    printf '%s\n' "${parallel[@]}" >"$queue_file"
     pids=()
-    for ((lane = 0; lane < lanes; lane++)); do
-        mine=()
-        for ((i = lane; i < ${#parallel[@]}; i += lanes)); do
-            mine+=("${parallel[$i]}")
-        done
-        if [[ ${#mine[@]} -gt 0 ]]; then
-            echo "   lane $((lane + 1)): ${mine[*]}"
-            run_lane "$((lane + 1))" "${mine[@]}" &
-            pids+=($!)
-        fi
+    for ((lane = 1; lane <= lanes; lane++)); do
+        run_lane "$lane" &
+        pids+=($!)
     done
     for pid in "${pids[@]}"; do
         wait "$pid" || true
