@@ -51,9 +51,10 @@ class BackendUnavailable(Exception):
 class Process:
     """What one process looked like during the scan.
 
-    The uid is read on first use (``uid_reader``): the analysis needs it only
-    for the few processes it lists, and reading /proc/PID/status for every
-    process was a third of the scan's reads.
+    The real uid is read on first use (``uid_reader``): the analysis needs it
+    only for the few processes it lists, and reading /proc/PID/status for every
+    process was a third of the scan's reads. The scan keeps the owner of the
+    /proc/PID directory (one fstat) for a process that is gone by then.
     """
 
     FIELDS = (
@@ -89,10 +90,17 @@ class Process:
 
     @property
     def uid(self):
-        """The real uid (first field of ``Uid:`` in status); None if the process is gone."""
+        """The real uid (first field of ``Uid:`` in status).
+
+        For a process that exited (or whose PID was reused) before its uid was
+        asked for, the owner of its /proc directory seen during the scan: its
+        effective uid (root for a non-dumpable process).
+        """
         if self._uid_reader is not None:
             reader, self._uid_reader = self._uid_reader, None
-            self._uid = reader(self)
+            real = reader(self)
+            if real is not None:
+                self._uid = real
         return self._uid
 
     @uid.setter
@@ -291,7 +299,7 @@ class ProcessTable:
 
 
 def _scan_procfs_one(proc_root, name, cgroup_view, cgroup_paths=None):
-    """Read one /proc/PID consistently through a directory fd: (stat, kthread, cgroup path).
+    """Read one /proc/PID consistently through a directory fd: (stat, kthread, cgroup path, owner uid).
 
     If the PID is reused between two reads, the old directory fd answers ESRCH
     instead of describing the new process. ``cgroup_paths`` caches the path of
@@ -300,6 +308,7 @@ def _scan_procfs_one(proc_root, name, cgroup_view, cgroup_paths=None):
     """
     dir_fd = os.open(proc_root + "/" + name, _DIR_FLAGS)
     try:
+        owner = os.fstat(dir_fd).st_uid
         stat = StatFields(read_at(dir_fd, "stat").decode("utf-8", "replace"))
         kthread = bool(stat.flags & PF_KTHREAD)
         cgroup = None
@@ -313,7 +322,7 @@ def _scan_procfs_one(proc_root, name, cgroup_view, cgroup_paths=None):
                     cgroup = cgroup_paths[raw] = cgroup_view.path_of(raw.decode("utf-8", "replace"))
     finally:
         os.close(dir_fd)
-    return stat, kthread, cgroup
+    return stat, kthread, cgroup, owner
 
 
 def read_real_uid(proc_root, proc):
@@ -348,7 +357,7 @@ def scan_procfs(proc_root, cgroup_view, clock, hz):
     uid_reader = partial(read_real_uid, proc_root)
     for name in _pids(proc_root):
         try:
-            stat, kthread, cgroup = _scan_procfs_one(proc_root, name, cgroup_view, cgroup_paths)
+            stat, kthread, cgroup, owner = _scan_procfs_one(proc_root, name, cgroup_view, cgroup_paths)
         except (IOError, OSError) as exc:
             if exc.errno not in VANISHED:
                 unreadable += 1
@@ -359,7 +368,7 @@ def scan_procfs(proc_root, cgroup_view, clock, hz):
             stat.ppid,
             stat.state,
             stat.comm,
-            None,
+            owner,
             stat.starttime,
             stat.session,
             stat.pgrp,
@@ -393,7 +402,7 @@ def scan_psutil(proc_root, cgroup_view, clock, hz):
         try:
             # psutil offers no session id, PF_KTHREAD or cgroup; its name() is
             # extended from cmdline for 15-char names, so take comm from stat too.
-            stat, kthread, cgroup = _scan_procfs_one(proc_root, str(pid), cgroup_view)
+            stat, kthread, cgroup, _owner = _scan_procfs_one(proc_root, str(pid), cgroup_view)
         except (IOError, OSError) as exc:
             if exc.errno not in VANISHED:
                 unreadable += 1

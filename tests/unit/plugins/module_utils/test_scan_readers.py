@@ -271,12 +271,29 @@ def test_listed_processes_carry_their_real_uid(tmp_path):
     assert result.facts["units"]["legacy.service"]["leftovers"][0]["uid"] == 1000
 
 
-def test_uid_of_a_pid_reused_after_the_scan_is_not_reported(tmp_path):
-    """Between the scan and the uid read, the PID went to another process: its uid is not ours."""
+def test_uid_of_a_pid_reused_after_the_scan_is_not_the_new_process_uid(tmp_path):
+    """Between the scan and the uid read, the PID went to another process: its uid is not reported.
+
+    What is kept is what the scan saw: the owner of the /proc/PID directory.
+    """
     host = FakeHost(tmp_path)
     host.add_process(400, 1, "left", uid=1000, cgroup="/system.slice/legacy.service", start=ticks_at(100))
+    owner_at_scan = os.stat(os.path.join(host.proc, "400")).st_uid
     view = cgroups.read_view(host.proc)[0]
     table = proc_table.snapshot(view, "procfs", host.proc, proc_table.Clock(BOOTTIME_S, MONOTONIC_S), HZ)
-    host.add_process(400, 1, "other", uid=0, cgroup="/system.slice/other.service", start=ticks_at(200))
-    assert table.processes[400].uid is None
+    host.add_process(400, 1, "other", uid=4242, cgroup="/system.slice/other.service", start=ticks_at(200))
+    assert table.processes[400].uid == owner_at_scan != 4242
     assert table.processes[1].uid == 0
+
+
+def test_uid_of_a_process_gone_before_the_uid_read_is_the_owner_seen_by_the_scan(tmp_path):
+    host = FakeHost(tmp_path)
+    host.add_process(400, 1, "left", uid=1000, cgroup="/system.slice/legacy.service")
+    owner_at_scan = os.stat(os.path.join(host.proc, "400")).st_uid
+    view = cgroups.read_view(host.proc)[0]
+    table = proc_table.snapshot(view, "procfs", host.proc, proc_table.Clock(BOOTTIME_S, MONOTONIC_S), HZ)
+    for name in os.listdir(os.path.join(host.proc, "400")):
+        path = os.path.join(host.proc, "400", name)
+        if os.path.isfile(path):
+            os.unlink(path)
+    assert table.processes[400].uid == owner_at_scan
