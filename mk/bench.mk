@@ -6,7 +6,8 @@
 #   make bench BENCH_N=2000 BENCH_UNITS=50 BENCH_ZOMBIES=200 BENCH_REPEAT=3
 #                                  a quick run (its Markdown goes to tests/bench/output/)
 #
-# BENCH_SCALE="1000 2000" sets the scaling points (default N/10 N/2 N 3N/2);
+# The page shows the previous run's key figures (tests/bench/previous_run.json) beside the new ones;
+# the ratios come from one run only. BENCH_SCALE="1000 2000" sets the scaling points (default N/10 N/2 N 3N/2);
 # BENCH_ARGS passes other options of tests/bench/bench.py (--help lists them).
 
 BENCH_N ?= 10000

@@ -17,6 +17,7 @@ __metaclass__ = type
 import errno
 import os
 import time
+from functools import partial
 
 PF_KTHREAD = 0x00200000
 BACKENDS = ("procfs", "psutil")
@@ -48,9 +49,15 @@ class BackendUnavailable(Exception):
 
 
 class Process:
-    """What one process looked like during the scan."""
+    """What one process looked like during the scan.
 
-    __slots__ = (
+    The real uid is read on first use (``uid_reader``): the analysis needs it
+    only for the few processes it lists, and reading /proc/PID/status for every
+    process was a third of the scan's reads. The scan keeps the owner of the
+    /proc/PID directory (one fstat) for a process that is gone by then.
+    """
+
+    FIELDS = (
         "pid",
         "ppid",
         "state",
@@ -63,13 +70,17 @@ class Process:
         "num_threads",
         "cgroup",
     )
+    __slots__ = FIELDS[:4] + FIELDS[5:] + ("_uid", "_uid_reader")
 
-    def __init__(self, pid, ppid, state, comm, uid, starttime, session, pgrp, kthread, num_threads, cgroup):
+    def __init__(
+        self, pid, ppid, state, comm, uid, starttime, session, pgrp, kthread, num_threads, cgroup, uid_reader=None
+    ):
         self.pid = pid
         self.ppid = ppid
         self.state = state
         self.comm = comm
-        self.uid = uid
+        self._uid = uid
+        self._uid_reader = uid_reader
         self.starttime = starttime
         self.session = session
         self.pgrp = pgrp
@@ -78,14 +89,34 @@ class Process:
         self.cgroup = cgroup
 
     @property
+    def uid(self):
+        """The real uid (first field of ``Uid:`` in status).
+
+        For a process that exited (or whose PID was reused) before its uid was
+        asked for, the owner of its /proc directory seen during the scan: its
+        effective uid (root for a non-dumpable process).
+        """
+        if self._uid_reader is not None:
+            reader, self._uid_reader = self._uid_reader, None
+            real = reader(self)
+            if real is not None:
+                self._uid = real
+        return self._uid
+
+    @uid.setter
+    def uid(self, value):
+        self._uid = value
+        self._uid_reader = None
+
+    @property
     def is_zombie(self):
         return self.state == "Z"
 
     def as_tuple(self):
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in self.FIELDS)
 
     def __repr__(self):
-        return "Process(%s)" % ", ".join("%s=%r" % (n, getattr(self, n)) for n in self.__slots__)
+        return "Process(%s)" % ", ".join("%s=%r" % (n, getattr(self, n)) for n in self.FIELDS)
 
 
 class StatFields:
@@ -97,7 +128,8 @@ class StatFields:
         open_paren = text.index("(")
         close_paren = text.rindex(")")
         self.comm = text[open_paren + 1 : close_paren]
-        rest = text[close_paren + 2 :].split()
+        # Only fields 3..22 are used: splitting off the remaining thirty costs time on every process.
+        rest = text[close_paren + 2 :].split(None, 20)
         # rest[0] is field 3 of proc(5); field N sits at index N - 3.
         self.state = rest[0]
         self.ppid = int(rest[1])
@@ -108,15 +140,23 @@ class StatFields:
         self.starttime = int(rest[19])
 
 
+# One read of this size returns the whole of /proc/PID/stat, cgroup or status:
+# the kernel hands a single-record proc file to the first read whose buffer
+# holds it, so a shorter answer is the end of the file.
+READ_SIZE = 8192
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY
+
+
 def read_at(dir_fd, name):
     """The whole content (bytes) of a file under a directory fd."""
     fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
     try:
-        chunks = []
-        while True:
+        chunk = os.read(fd, READ_SIZE)
+        if len(chunk) < READ_SIZE:
+            return chunk
+        chunks = [chunk]
+        while chunk:
             chunk = os.read(fd, 65536)
-            if not chunk:
-                break
             chunks.append(chunk)
         return b"".join(chunks)
     finally:
@@ -258,21 +298,52 @@ class ProcessTable:
             return invocation_id_from_environ(handle.read())
 
 
-def _scan_procfs_one(proc_root, name, cgroup_view):
-    """Read one /proc/PID consistently through a directory fd.
+def _scan_procfs_one(proc_root, name, cgroup_view, cgroup_paths=None):
+    """Read one /proc/PID consistently through a directory fd: (stat, kthread, cgroup path, owner uid).
 
     If the PID is reused between two reads, the old directory fd answers ESRCH
-    instead of describing the new process.
+    instead of describing the new process. ``cgroup_paths`` caches the path of
+    each distinct cgroup file (a host has a few hundred for thousands of
+    processes), keyed by the raw bytes so that most files are never decoded.
     """
-    dir_fd = os.open(os.path.join(proc_root, name), os.O_RDONLY | os.O_DIRECTORY)
+    dir_fd = os.open(proc_root + "/" + name, _DIR_FLAGS)
     try:
+        owner = os.fstat(dir_fd).st_uid
         stat = StatFields(read_at(dir_fd, "stat").decode("utf-8", "replace"))
-        uid = _real_uid(read_at(dir_fd, "status").decode("utf-8", "replace"))
         kthread = bool(stat.flags & PF_KTHREAD)
-        cgroup = None if kthread else cgroup_view.path_of(read_at(dir_fd, "cgroup").decode("utf-8", "replace"))
+        cgroup = None
+        if not kthread:
+            raw = read_at(dir_fd, "cgroup")
+            if cgroup_paths is None:
+                cgroup = cgroup_view.path_of(raw.decode("utf-8", "replace"))
+            else:
+                cgroup = cgroup_paths.get(raw, _UNREAD)
+                if cgroup is _UNREAD:
+                    cgroup = cgroup_paths[raw] = cgroup_view.path_of(raw.decode("utf-8", "replace"))
     finally:
         os.close(dir_fd)
-    return stat, uid, kthread, cgroup
+    return stat, kthread, cgroup, owner
+
+
+def read_real_uid(proc_root, proc):
+    """The real uid of a scanned process, read when first asked for; None if it is gone.
+
+    Read through a fresh directory fd whose stat must show the start time the
+    scan saw: a PID reused since the scan is another process, and its uid is
+    not this one's.
+    """
+    try:
+        dir_fd = os.open(os.path.join(proc_root, str(proc.pid)), os.O_RDONLY | os.O_DIRECTORY)
+    except (IOError, OSError):
+        return None
+    try:
+        if StatFields(read_at(dir_fd, "stat").decode("utf-8", "replace")).starttime != proc.starttime:
+            return None
+        return _real_uid(read_at(dir_fd, "status").decode("utf-8", "replace"))
+    except (IOError, OSError, ValueError):
+        return None
+    finally:
+        os.close(dir_fd)
 
 
 def _pids(proc_root):
@@ -282,9 +353,11 @@ def _pids(proc_root):
 def scan_procfs(proc_root, cgroup_view, clock, hz):
     processes = {}
     unreadable = 0
+    cgroup_paths = {}
+    uid_reader = partial(read_real_uid, proc_root)
     for name in _pids(proc_root):
         try:
-            stat, uid, kthread, cgroup = _scan_procfs_one(proc_root, name, cgroup_view)
+            stat, kthread, cgroup, owner = _scan_procfs_one(proc_root, name, cgroup_view, cgroup_paths)
         except (IOError, OSError) as exc:
             if exc.errno not in VANISHED:
                 unreadable += 1
@@ -295,13 +368,14 @@ def scan_procfs(proc_root, cgroup_view, clock, hz):
             stat.ppid,
             stat.state,
             stat.comm,
-            uid,
+            owner,
             stat.starttime,
             stat.session,
             stat.pgrp,
             kthread,
             stat.num_threads,
             cgroup,
+            uid_reader,
         )
     table = ProcessTable(processes, hz, clock, "procfs", proc_root)
     table.unreadable = unreadable
@@ -328,7 +402,7 @@ def scan_psutil(proc_root, cgroup_view, clock, hz):
         try:
             # psutil offers no session id, PF_KTHREAD or cgroup; its name() is
             # extended from cmdline for 15-char names, so take comm from stat too.
-            stat, _uid, kthread, cgroup = _scan_procfs_one(proc_root, str(pid), cgroup_view)
+            stat, kthread, cgroup, _owner = _scan_procfs_one(proc_root, str(pid), cgroup_view)
         except (IOError, OSError) as exc:
             if exc.errno not in VANISHED:
                 unreadable += 1

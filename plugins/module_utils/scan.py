@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import threading
 
 from . import cgroups, findings, option_checks, proc_table, systemd_units, unit_names
 from .analysis import Analyzer
@@ -126,18 +127,67 @@ def _capped(items, limit):
     return sorted(items, key=lambda i: i["pid"])[: int(limit)]
 
 
+class _InBackground:
+    """Run a call in a thread while this one reads /proc; result() returns or raises what it did."""
+
+    def __init__(self, func, *args):
+        self._outcome = None
+        self._thread = threading.Thread(target=self._run, args=(func,) + args)
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _run(self, func, *args):
+        try:
+            self._outcome = (True, func(*args))
+        except BaseException as exc:  # handed to the caller's thread by result()
+            self._outcome = (False, exc)
+
+    def result(self):
+        self._thread.join()
+        ok, value = self._outcome
+        if not ok:
+            raise value
+        return value
+
+
+def _ask_systemd(runner):
+    units, init_scope_cgroup = systemd_units.read_units(runner)
+    return units, init_scope_cgroup, systemd_units.systemd_version(runner)
+
+
+def _to_systemd_paths(table, view):
+    """Rewrite the table's cgroup paths into systemd's namespace (a no-op without a prefix)."""
+    if view.prefix:
+        seen = {}
+        for proc in table.processes.values():
+            if proc.cgroup is not None:
+                path = seen.get(proc.cgroup)
+                if path is None:
+                    path = seen[proc.cgroup] = view.to_systemd(proc.cgroup)
+                proc.cgroup = path
+    # Kept so that safe signalling re-reads a cgroup exactly as the scan did.
+    table.cgroup_view = view
+
+
 def scan(options, paths=None, runner=systemd_units.default_runner, clock=None, hz=None):
-    """Scan the host once: ScanResult with the facts, the process table and the units."""
+    """Scan the host once: ScanResult with the facts, the process table and the units.
+
+    systemd is asked while /proc is read: systemctl and PID 1 do their share
+    of the work on another CPU, and the scan waits for the longer of the two
+    instead of their sum. The /proc paths are read as this process sees them
+    and turned into systemd's (the init.scope prefix) once systemd answered.
+    """
     paths = paths or HostPaths()
     view, pid1_raw = cgroups.read_view(paths.proc_root)
     is_systemd = systemd_units.systemd_is_pid1(paths.booted_marker)
     units = {}
     version = None
-    if is_systemd:
-        units, init_scope_cgroup = systemd_units.read_units(runner)
-        version = systemd_units.systemd_version(runner)
-        view = view.with_init_scope(pid1_raw, init_scope_cgroup)
+    systemd = _InBackground(_ask_systemd, runner) if is_systemd else None
     table = proc_table.snapshot(view, options.backend, paths.proc_root, clock, hz)
+    if systemd is not None:
+        units, init_scope_cgroup, version = systemd.result()
+        view = view.with_init_scope(pid1_raw, init_scope_cgroup)
+        _to_systemd_paths(table, view)
     analysis = Analyzer(table, units, paths.sessions_dir).run()
     journal_counts = (
         systemd_units.journal_leftover_counts(options.journal_since, runner)

@@ -287,6 +287,7 @@ def measure_load(lab, args, n, main):
     series = lab.json("probe.py", "series", "--repeat", args.repeat, "--what", what)
     point = {"target": n, "zombies_target": zombies, "load": load, "series": series}
     if main:
+        point["timer"] = measure_timer_command(lab, args)
         log("profile of one procfs scan (cProfile)")
         point["profile"] = lab.json("probe.py", "profile", "--backend", "procfs", "--top", 15)
         log("what-if: other systemd queries and fewer /proc reads, %d times" % args.repeat)
@@ -298,6 +299,26 @@ def measure_load(lab, args, n, main):
         point["ansible"] = [dict(ansible.task_time(), **ansible.adhoc()) for _rep in range(args.repeat)]
         point["load_after"] = lab.json("loadgen.py", "status")
     return point
+
+
+def measure_timer_command(lab, args):
+    """(f) The cleanup command on the loaded host, as the timer runs it, alternating with ps.
+
+    As the cleanup_timer role deploys it: the module_utils compiled at deployment,
+    the service's `python3 -I -B` launcher, the role's default policy (every service
+    in scope, no action allowed).
+    """
+    config = "%s/cleanup.json" % IN_LAB
+    lab.write(config, json.dumps(CLEANUP_POLICY, indent=2, sort_keys=True) + "\n")
+    lab.exec(["python3", "-m", "compileall", "-q", IN_LAB + "/lib"])
+    try:
+        log(
+            "(f) cleanup command as the timer runs it (compiled module_utils) and ps, round-robin, %d times"
+            % args.repeat
+        )
+        return lab.json("probe.py", "series", "--repeat", args.repeat, "--what", "cleanup,ps", "--config", config)
+    finally:
+        lab.exec(["find", IN_LAB + "/lib", "-name", "__pycache__", "-prune", "-exec", "rm", "-rf", "{}", "+"])
 
 
 def measure_zoo(args, image):

@@ -46,7 +46,10 @@ def _timed_phases():
     """Wrap the scan's phases (systemd query, /proc table, analysis) with timers.
 
     Patches module attributes of the copied module_utils in this process only;
-    the code under test is unchanged.
+    the code under test is unchanged. systemd is asked in a thread while the
+    main thread reads /proc: CPU is counted per thread (time.thread_time), and
+    "wait" is how long the main thread waited for systemd's answer after its
+    own /proc pass.
     """
     from reaper_systemd import scan as scan_mod  # pylint: disable=import-outside-toplevel
 
@@ -55,12 +58,12 @@ def _timed_phases():
     def timed(name, func):
         def wrapper(*args, **kwargs):
             t0 = time.perf_counter()
-            c0 = time.process_time()
+            c0 = time.thread_time()
             try:
                 return func(*args, **kwargs)
             finally:
                 phases[name] = phases.get(name, 0.0) + time.perf_counter() - t0
-                phases[name + "_cpu"] = phases.get(name + "_cpu", 0.0) + time.process_time() - c0
+                phases[name + "_cpu"] = phases.get(name + "_cpu", 0.0) + time.thread_time() - c0
 
         return wrapper
 
@@ -69,7 +72,21 @@ def _timed_phases():
     scan_mod.proc_table.snapshot = timed("table", scan_mod.proc_table.snapshot)
     original_run = scan_mod.Analyzer.run
     scan_mod.Analyzer.run = timed("analysis", original_run)
+    background = getattr(scan_mod, "_InBackground", None)
+    if background is not None:
+        background.result = timed("wait", background.result)
     return phases
+
+
+def _rest(phases, wall, cpu):
+    """What the timed phases leave of the scan's wall and CPU (facts, findings)."""
+    if "wait" in phases:
+        # systemd's phases overlap the table: the main thread's time is table + wait + analysis
+        on_main = ("table", "wait", "analysis")
+    else:
+        on_main = ("table", "units", "version", "analysis")
+    phases["rest"] = wall - sum(phases.get(name, 0.0) for name in on_main)
+    phases["rest_cpu"] = cpu - sum(v for k, v in phases.items() if k.endswith("_cpu"))
 
 
 def cmd_scan_once(args):
@@ -92,8 +109,7 @@ def cmd_scan_once(args):
     children = _children_cpu() - child_0
     pid1 = _pid1_cpu() - pid1_0
     host = result.facts["host"]
-    phases["rest"] = wall - sum(v for k, v in phases.items() if not k.endswith("_cpu"))
-    phases["rest_cpu"] = cpu - sum(v for k, v in phases.items() if k.endswith("_cpu"))
+    _rest(phases, wall, cpu)
     return {
         "backend": args.backend,
         "wall_s": wall,
@@ -172,10 +188,12 @@ def measure_scan(backend):
     process compiles the module_utils it imports (an AnsiballZ payload does too).
     """
     cmd = [sys.executable, "-I", "-B", os.path.abspath(__file__), "scan-once", "--backend", backend]
+    pid1_0 = _pid1_cpu()
     wall, cpu, out = _run_measured(cmd)
     record = json.loads(out)
     record["process_wall_s"] = wall
     record["process_cpu_s"] = cpu
+    record["process_pid1_cpu_s"] = _pid1_cpu() - pid1_0
     return record
 
 
@@ -198,13 +216,16 @@ def measure_cleanup(config):
     if not os.path.exists(launcher):
         with open(launcher, "w") as handle:
             handle.write(LAUNCHER % LIB)
+    pid1_0 = _pid1_cpu()
     wall, cpu, out = _run_measured([sys.executable, "-I", "-B", launcher, "--config", config])
+    pid1 = _pid1_cpu() - pid1_0
     cmd = [sys.executable, "-I", "-B", os.path.abspath(__file__), "cleanup-once", "--config", config]
     record = json.loads(_run_measured(cmd)[2])
     if record["rc"] != 0:
         sys.exit("probe: the cleanup command exited with %s: %s" % (record["rc"], record["output"]))
     record["process_wall_s"] = wall
     record["process_cpu_s"] = cpu
+    record["process_pid1_cpu_s"] = pid1
     record["launcher_output"] = out.decode("utf-8", "replace")[-2000:]
     return record
 
@@ -273,8 +294,12 @@ SYSTEMD_VARIANTS = (
         ["systemctl", "show", "--all", "-p", "Id,ControlGroup,MainPID", "*.service", "init.scope"],
     ),
     (
-        "systemctl list-units --all --type=service",
-        ["systemctl", "list-units", "--all", "--type=service", "--no-legend"],
+        "systemctl show -p <17 properties> for the units holding processes only",
+        ["systemctl", "show", "-p", "%(props)s", "%(holding)s"],
+    ),
+    (
+        "systemctl list-units --all --type=service (names and states only)",
+        ["systemctl", "list-units", "--all", "--type=service", "--no-legend", "--plain", "--full"],
     ),
     ("ps -eo pid,ppid,stat,cgroup", ["ps", "-eo", "pid,ppid,stat,cgroup"]),
 )
@@ -306,14 +331,19 @@ def cmd_variants(args):
     from reaper_systemd import systemd_units  # pylint: disable=import-outside-toplevel
 
     props = ",".join(systemd_units.UNIT_PROPERTIES)
+    holding = _services_holding_processes()
     systemd = {label: [] for label, _cmd in SYSTEMD_VARIANTS}
     for _rep in range(args.repeat):
         for label, cmd in SYSTEMD_VARIANTS:
+            argv = []
+            for word in cmd:
+                argv.extend(holding if word == "%(holding)s" else [word % {"props": props}])
             pid1_0 = _pid1_cpu()
-            wall, cpu, _out = _run_measured([c % {"props": props} for c in cmd])
+            wall, cpu, _out = _run_measured(argv)
             systemd[label].append({"wall_s": wall, "cpu_s": cpu, "pid1_cpu_s": _pid1_cpu() - pid1_0})
     reads = {
-        "stat + status + cgroup (as the scan)": (("stat", "status", "cgroup"), False),
+        "stat + status + cgroup (the previous scan)": (("stat", "status", "cgroup"), False),
+        "stat + cgroup (as the scan: the uid is read later, for listed processes)": (("stat", "cgroup"), False),
         "stat + cgroup, uid from fstat of /proc/PID": (("stat", "cgroup"), True),
         "stat alone": (("stat",), False),
     }
@@ -325,7 +355,30 @@ def cmd_variants(args):
             t0 = time.perf_counter()
             _read_proc(names, files, fstat_uid)
             proc[label].append({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu_0})
-    return {"systemd": systemd, "proc_reads": proc, "processes": len(names)}
+    return {"systemd": systemd, "proc_reads": proc, "processes": len(names), "holding_units": len(holding)}
+
+
+def _services_holding_processes():
+    """Loaded services whose name is a component of some process's cgroup path (name=systemd or 0::)."""
+    listed = subprocess.run(
+        ["systemctl", "list-units", "--all", "--type=service", "--no-legend", "--plain", "--full"],
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+        check=True,
+    ).stdout
+    loaded = set(line.split()[0] for line in listed.splitlines() if line.strip())
+    found = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cgroup" % name) as handle:
+                text = handle.read()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            found.update(part for part in line.split(":", 2)[-1].split("/") if part in loaded)
+    return sorted(found)
 
 
 def cmd_runbook(args):
