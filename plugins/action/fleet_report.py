@@ -143,5 +143,6 @@ class ActionModule(ActionBase):
             report_json=texts["report.json"],
             text=render_text(report, report_dir=report_dir).split("\n"),
             summary=summary(report, report_dir),
+            totals=report.get("totals", {}),
         )
         return result

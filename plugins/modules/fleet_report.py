@@ -115,4 +115,8 @@ summary:
   description: The headline numbers the audit publishes with C(set_stats) as C(reaper_audit_summary) (docs/fleet.md).
   returned: success
   type: dict
+totals:
+  description: The report's C(totals) (hosts per status, findings per severity, leak counts).
+  returned: success
+  type: dict
 """

@@ -112,6 +112,7 @@ def test_writes_the_reports_the_filters_render(fleet, tmp_path):
     # a process name that looks like a template stays text
     assert TEMPLATE_LIKE in (out / "report.json").read_text()
     assert result["summary"] == rp.reaper_report_summary(report, str(out))
+    assert result["totals"] == report["totals"]
     assert result["text"] == rp.reaper_report_text(report, report_dir=str(out)).split("\n")
     assert rp.reaper_report_from_json(result["report_json"]) == report
     assert oct(os.stat(out).st_mode & 0o777) == "0o755"
