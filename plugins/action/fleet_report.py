@@ -104,7 +104,7 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        _, args = self.validate_argument_spec(argument_spec=ARGS)
+        args = self.validate_argument_spec(argument_spec=ARGS)[1]
         report_dir = args["report_dir"]
         if not os.path.isabs(report_dir):
             raise AnsibleActionFail("report_dir must be an absolute path on the controller, got %r" % report_dir)

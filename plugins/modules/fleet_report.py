@@ -59,19 +59,21 @@ options:
 attributes:
   check_mode:
     support: full
-    details: The report is written in check mode too; it is the audit's output on the controller, not a change to a host.
+    description: The report is written in check mode too; it is the audit's output on the controller, not a change to a host.
   diff_mode:
     support: none
+    description: The files are the audit's output; no diff is shown.
   platform:
+    support: full
     platforms: posix
-    details: Runs on the controller only.
+    description: Runs on the controller only, whatever the connection of the host it is run for.
 notes:
   - Used by the C(reaper.systemd.audit) and C(reaper.systemd.merge_reports) playbooks; docs/fleet.md describes them.
 seealso:
   - plugin: reaper.systemd.reaper_report
     plugin_type: filter
 author:
-  - reaper.systemd contributors
+  - reaper.systemd maintainers (@reaper-systemd)
 """
 
 EXAMPLES = r"""

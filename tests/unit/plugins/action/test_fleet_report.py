@@ -131,7 +131,7 @@ def test_merges_partial_reports(fleet, tmp_path):
 
 
 def test_a_relative_report_dir_is_refused_and_nothing_is_written(fleet, tmp_path, monkeypatch):
-    hostvars, _ = fleet
+    hostvars = fleet[0]
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
