@@ -215,7 +215,34 @@ def test_summary_is_published_with_set_stats(workdir, zombie_maker):
     assert summary["report_dir"] == str(workdir / "stats")
 
 
+def test_plays_that_follow_read_the_report_and_the_host_results(workdir, zombie_maker):
+    # docs/fleet.md: hostvars['localhost']['reaper_audit_report'] holds the report dict (the same as
+    # report.json) and each audited host keeps reaper_audit, for plays that follow in the same run
+    playbook = workdir / "audit_then_read.yml"
+    playbook.write_text(
+        "- ansible.builtin.import_playbook: reaper.systemd.audit\n"
+        "- hosts: this-machine\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - ansible.builtin.copy:\n"
+        "        content: \"{{ {'report': hostvars['localhost']['reaper_audit_report'],\n"
+        "                      'status': reaper_audit.status,\n"
+        "                      'zombies': reaper_audit.facts.host.zombies} | to_json }}\"\n"
+        "        dest: \"{{ playbook_dir }}/followers.json\"\n"
+        "        mode: '0644'\n"
+    )
+    result = run_audit(workdir, "-e", "reaper_report_dir=followers", playbook=str(playbook))
+    assert result.returncode == 0, result.stdout
+    seen = json.loads((workdir / "followers.json").read_text())
+    written = json.loads((workdir / "followers" / "report.json").read_text())
+    assert seen["report"] == written
+    assert seen["status"] == written["hosts"]["this-machine"]["status"]
+    assert seen["zombies"] >= ZOMBIES
+
+
 def test_report_is_never_written_inside_the_collection(audit):
     # runs last: every run above used relative report directories
     assert not os.path.exists(os.path.join(REPO, "playbooks", "reaper-report"))
-    assert [n for n in os.listdir(os.path.join(REPO, "playbooks")) if not n.endswith(".yml")] == []
+    # playbooks/vars/ holds the collection's own vars file (audit_report.yml loads it)
+    assert [n for n in os.listdir(os.path.join(REPO, "playbooks")) if not n.endswith(".yml") and n != "vars"] == []
+    assert os.listdir(os.path.join(REPO, "playbooks", "vars")) == ["audit_report.yml"]

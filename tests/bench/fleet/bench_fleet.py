@@ -131,25 +131,38 @@ def recorded_facts(units):
     }
 
 
-def run(hosts, mode, facts_path, workdir):
-    """One measurement in a fresh process (controller.py); returns its figures."""
+def load1():
+    return os.getloadavg()[0]
+
+
+def run(hosts, mode, facts_path, workdir, cap_s=0):
+    """One measurement in a fresh process (controller.py); returns its figures.
+
+    With ``cap_s``, a run still going after that many seconds is stopped and reported as capped.
+    """
     report_dir = os.path.join(workdir, "report-%d-%s" % (hosts, mode))
     log = os.path.join(workdir, "run-%d-%s.log" % (hosts, mode))
     start = time.monotonic()
+    load_start = load1()
     with open(log, "w") as handle:
-        proc = subprocess.run(
-            [sys.executable, os.path.join(HERE, "controller.py"), str(hosts), mode, facts_path, report_dir],
-            stdout=handle,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-        )
+        try:
+            proc = subprocess.run(
+                [sys.executable, os.path.join(HERE, "controller.py"), str(hosts), mode, facts_path, report_dir],
+                stdout=handle,
+                stderr=subprocess.PIPE,
+                text=True,
+                check=False,
+                timeout=cap_s or None,
+            )
+        except subprocess.TimeoutExpired:
+            return {"hosts": hosts, "mode": mode, "capped_s": cap_s, "load_start": load_start, "load_end": load1()}
     lines = [line for line in proc.stderr.splitlines() if line.startswith("BENCH ")]
     if proc.returncode != 0 or not lines:
         sys.stderr.write(proc.stderr[-3000:])
         raise SystemExit("bench-fleet: the run for %d hosts (%s) failed; its output: %s" % (hosts, mode, log))
     row = json.loads(lines[-1][len("BENCH ") :])
     row["process_s"] = time.monotonic() - start
+    row["load_start"], row["load_end"] = load_start, load1()
     if row["rc"] != 0 or row["report_hosts"] != hosts:
         raise SystemExit("bench-fleet: the report plays failed or missed hosts (%s); see %s" % (row, log))
     return row
@@ -158,19 +171,28 @@ def run(hosts, mode, facts_path, workdir):
 def table(rows):
     lines = [
         "| hosts | what the audit keeps per host | report plays, wall | their CPU | controller peak RSS "
-        "| of which before the report | report.json | report.html |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| of which before the report | load (1 min) at start / end | report.json | report.html |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        kept = "what the report needs (now)" if r["mode"] == "after" else "registered scan + full facts (before)"
+        load = "%.1f / %.1f" % (r["load_start"], r["load_end"])
+        if "capped_s" in r:
+            lines.append(
+                "| {:,} | {} | not finished in {:.0f} s (capped) | - | - | - | {} | - | - |".format(
+                    r["hosts"], kept, r["capped_s"], load
+                )
+            )
+            continue
         lines.append(
-            "| %d | %s | %.1f s | %.1f s | %.0f MiB | %.0f MiB | %.1f MiB | %.1f MiB |"
-            % (
+            "| {:,} | {} | {:.1f} s | {:.1f} s | {:.0f} MiB | {:.0f} MiB | {} | {:.1f} MiB | {:.1f} MiB |".format(
                 r["hosts"],
-                "what the report needs (now)" if r["mode"] == "after" else "registered scan + full facts (before)",
+                kept,
                 r["report_wall_s"],
                 r["report_cpu_s"],
                 r["peak_rss_mb"],
                 r["rss_before_report_mb"],
+                load,
                 r["report_json_mb"],
                 r["report_html_mb"],
             )
@@ -184,6 +206,12 @@ def main():
     parser.add_argument("--units", type=int, default=150)
     parser.add_argument("--modes", default="before,after", help="before (no trimming), after (trimming), or both")
     parser.add_argument("--timeout", type=float, default=0, help="skip the remaining runs after this many seconds")
+    parser.add_argument(
+        "--cap",
+        type=float,
+        default=0,
+        help="stop a run (setup included) still going after this many seconds and report it as capped",
+    )
     args = parser.parse_args()
     os.makedirs(OUTPUT, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="reaper-bench-fleet-")
@@ -201,11 +229,22 @@ def main():
             if args.timeout and time.monotonic() - began > args.timeout:
                 print("%5d hosts, %-6s: skipped (--timeout %.0f s reached)" % (hosts, mode, args.timeout), flush=True)
                 continue
-            row = run(hosts, mode, facts_path, workdir)
+            row = run(hosts, mode, facts_path, workdir, args.cap)
             rows.append(row)
+            if "capped_s" in row:
+                print("%5d hosts, %-6s: not finished in %.0f s (capped)" % (hosts, mode, args.cap), flush=True)
+                continue
             print(
-                "%5d hosts, %-6s: report plays %.1f s wall, %.1f s CPU, peak RSS %.0f MiB"
-                % (hosts, mode, row["report_wall_s"], row["report_cpu_s"], row["peak_rss_mb"]),
+                "%5d hosts, %-6s: report plays %.1f s wall, %.1f s CPU, peak RSS %.0f MiB (load %.1f to %.1f)"
+                % (
+                    hosts,
+                    mode,
+                    row["report_wall_s"],
+                    row["report_cpu_s"],
+                    row["peak_rss_mb"],
+                    row["load_start"],
+                    row["load_end"],
+                ),
                 flush=True,
             )
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

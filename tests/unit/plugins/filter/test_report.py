@@ -570,6 +570,7 @@ def test_filters_are_registered():
         "reaper_report_reaches",
         "reaper_report_text",
         "reaper_report_json",
+        "reaper_report_from_json",
         "reaper_report_markdown",
         "reaper_report_html",
         "reaper_report_path",
