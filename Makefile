@@ -203,7 +203,7 @@ clean:
 	rm -rf build tests/output reaper-report .pytest_cache .ruff_cache
 
 distclean: clean
-	rm -rf .venv .venv-audit
+	rm -rf .venv .venv-audit .venv-eda
 
 # ---------------------------------------------------------------- extensions
 
