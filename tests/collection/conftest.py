@@ -85,6 +85,7 @@ TOP_FILES = {
 TREES = [
     ('docs', ('.md', '.yml', '.rst'), True),
     ('playbooks', ('.yml',), False),
+    ('extensions/eda', ('.yml', '.md', '.txt'), True),
     ('plugins/modules', ('.py',), False),
     ('plugins/module_utils', ('.py',), False),
     ('plugins/filter', ('.py', '.yml'), False),
