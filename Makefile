@@ -178,8 +178,10 @@ molecule-%: venv
 
 # ---------------------------------------------------------------- everything
 
-# mk/*.mk files may add stages that run after sanity, before the scenarios (EXTRA_TEST_STAGES += name).
+# mk/*.mk files may add stages that run after sanity, before the scenarios (EXTRA_TEST_STAGES += name),
+# and short ones that run one after the other between lint and sanity (SERIAL_TEST_STAGES += name).
 EXTRA_TEST_STAGES :=
+SERIAL_TEST_STAGES :=
 
 # Debian packages the independent stages need, installed once before they start side by side
 # (two apt-get runs at once would fight over dpkg's lock). mk/*.mk files add theirs.
@@ -191,7 +193,7 @@ test-apt:
 
 # Stages after `--` are independent: tools/run-stages.sh runs them in TEST_LANES lanes side by
 # side (round-robin, in this order: keep the long ones apart).
-TEST_STAGES = venv lab-images test-apt unit lint sanity -- $(EXTRA_TEST_STAGES) \
+TEST_STAGES = venv lab-images test-apt unit lint $(SERIAL_TEST_STAGES) sanity -- $(EXTRA_TEST_STAGES) \
 	$(if $(strip $(MOLECULE_SCENARIOS)),$(addprefix molecule-,$(MOLECULE_SCENARIOS)),molecule)
 TEST_LANES ?= 2
 
