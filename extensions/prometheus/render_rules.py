@@ -139,7 +139,7 @@ def render(template_text, overrides=None):
         used.add(name[: -len('_seconds')] if name.endswith('_seconds') and name not in KINDS else name)
         return values[name]
 
-    kept = [line for line in template_text.splitlines(True) if not line.startswith('#:')]
+    kept = [line for line in template_text.splitlines(True) if not line.startswith('## ')]
     body = _PLACEHOLDER.sub(fill, ''.join(kept))
     unused = sorted(set(KINDS) - used)
     if unused:

@@ -92,6 +92,7 @@ TREES = [
     ('plugins/lookup', ('.py',), False),
     ('plugins/plugin_utils', ('.py', '.j2', '.css', '.js', '.json'), True),
     ('roles', None, True),
+    ('extensions/prometheus', ('.yml', '.py'), True),
 ]
 # Files ansible-galaxy writes into every tarball.
 GENERATED = {'MANIFEST.json', 'FILES.json'}
