@@ -176,8 +176,10 @@ molecule-%: venv
 
 # ---------------------------------------------------------------- everything
 
-# mk/*.mk files may add stages that run after sanity, before the scenarios (EXTRA_TEST_STAGES += name).
+# mk/*.mk files may add stages that run after sanity, before the scenarios (EXTRA_TEST_STAGES += name),
+# and short ones that run one after the other between lint and sanity (SERIAL_TEST_STAGES += name).
 EXTRA_TEST_STAGES :=
+SERIAL_TEST_STAGES :=
 
 # Debian packages the independent stages need, installed once before they start side by side
 # (two apt-get runs at once would fight over dpkg's lock). mk/*.mk files add theirs.
@@ -194,7 +196,7 @@ STAGES_LONGEST_FIRST := molecule-cleanup_timer molecule-fleet eda-loop molecule-
 	molecule-killmode_hardening molecule-cgroupv2 molecule-default collection-test report-test
 LANE_STAGES = $(EXTRA_TEST_STAGES) \
 	$(if $(strip $(MOLECULE_SCENARIOS)),$(addprefix molecule-,$(MOLECULE_SCENARIOS)),molecule)
-TEST_STAGES = venv lab-images test-apt unit lint sanity -- \
+TEST_STAGES = venv lab-images test-apt unit lint $(SERIAL_TEST_STAGES) sanity -- \
 	$(foreach stage,$(STAGES_LONGEST_FIRST),$(filter $(stage),$(LANE_STAGES))) \
 	$(filter-out $(STAGES_LONGEST_FIRST),$(LANE_STAGES))
 TEST_LANES ?= 2
@@ -207,7 +209,7 @@ clean:
 	rm -rf build tests/output reaper-report .pytest_cache .ruff_cache
 
 distclean: clean
-	rm -rf .venv .venv-audit
+	rm -rf .venv .venv-audit .venv-eda
 
 # ---------------------------------------------------------------- extensions
 

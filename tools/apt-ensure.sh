@@ -39,6 +39,17 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+# Packages are installed for the tests, never to run as services here: while apt-get runs, a
+# policy-rc.d refuses every service start (invoke-rc.d and deb-systemd-invoke ask it, with or
+# without systemd as PID 1), so installing e.g. `prometheus` leaves no daemon running. A
+# policy-rc.d the machine already has is left as it is.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\n# tools/apt-ensure.sh (reaper.systemd): no service starts while it installs\nexit 101\n' |
+        "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 0755 "$policy"
+    trap '"${sudo[@]}" rm -f "$policy"' EXIT
+fi
 if [[ -z $(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -360 -print -quit 2>/dev/null) ]]; then
     echo "apt-ensure: apt-get update"
     "${sudo[@]}" apt-get update -q -o DPkg::Lock::Timeout=600

@@ -240,6 +240,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
             % (skip['action'], skip['unit'], ' PID %s' % skip['pid'] if skip['pid'] else '', skip['reason'])
         )
     cleanup_memory.prune_actions(state, finished)
+    report_units = _report_units(state, (before.facts, after_facts), finished)
     if problem is None:  # never save over a state file that could not be used
         try:
             cleanup_state.save(state, state_path)
@@ -259,6 +260,9 @@ def _run(policy, extra, journal, scanner, now, as_json):
                     units_parked=len(cleanup_memory.parked_units(state)),
                     budget_remaining=cleanup_memory.budget_remaining(state, policy, finished),
                     host_label=extra.get('host_label'),
+                    report_units=report_units,
+                    interval_seconds=extra.get('timer_interval'),
+                    actions=policy.actions,
                 ),
             )
         except OSError as exc:
@@ -286,6 +290,30 @@ def _run(policy, extra, journal, scanner, now, as_json):
         return EXIT_STATE_NOT_SAVED
     failed = [r for r in results if r['result'] in (remediation_executor.FAILED, remediation_executor.TIMEOUT)]
     return EXIT_ACTION_FAILED if failed else EXIT_OK
+
+
+def _report_units(state, facts_list, now):
+    """The units that get per-unit metrics this run (see prom_textfile.units_to_report).
+
+    When each unit last had something to report is kept in its state entry
+    (``reported_at``), so that a unit fixed by a run keeps its series, at 0, for
+    prom_textfile.REPORT_HOLD_S."""
+    units = state.setdefault('units', {})
+    last = dict(
+        (name, entry['reported_at'])
+        for name, entry in units.items()
+        if isinstance(entry, dict) and 'reported_at' in entry
+    )
+    names, reported = prom_textfile.units_to_report(facts_list, last, now)
+    for name, entry in units.items():
+        if isinstance(entry, dict) and name not in reported:
+            entry.pop('reported_at', None)
+    for name, when in reported.items():
+        entry = units.get(name)
+        if not isinstance(entry, dict):
+            entry = units[name] = {'last_seen': now}
+        entry['reported_at'] = when
+    return names
 
 
 def _summary(policy, the_plan, results, duration, paused=False, problem=None):

@@ -42,6 +42,9 @@ EXTRA_KEYS = {
     'pause_path': PAUSE_PATH,
     'backend': 'procfs',
     'host_label': None,
+    # the timer's interval (a systemd time span), exported as reaper_timer_interval_seconds;
+    # null: no timer runs this configuration
+    'timer_interval': None,
 }
 # Big enough for any sane policy, small enough that a wrong file is not read whole.
 CONFIG_MAX_BYTES = 1024 * 1024
@@ -68,6 +71,9 @@ def check_extra(extra):
         checked[name] = option_checks.absolute_path(name, extra[name])
     checked['backend'] = option_checks.choice('backend', extra['backend'], BACKENDS)
     checked['host_label'] = _host_label('host_label', extra['host_label'])
+    if extra['timer_interval'] is not None:
+        # seconds from here on; the role writes the same text the timer unit gets
+        checked['timer_interval'] = option_checks.timespan('timer_interval', extra['timer_interval'], **INTERVAL_BOUNDS)
     return checked
 
 

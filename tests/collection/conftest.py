@@ -85,12 +85,14 @@ TOP_FILES = {
 TREES = [
     ('docs', ('.md', '.yml', '.rst'), True),
     ('playbooks', ('.yml',), False),
+    ('extensions/eda', ('.yml', '.md', '.txt'), True),
     ('plugins/modules', ('.py',), False),
     ('plugins/module_utils', ('.py',), False),
     ('plugins/filter', ('.py', '.yml'), False),
     ('plugins/lookup', ('.py',), False),
     ('plugins/plugin_utils', ('.py', '.j2', '.css', '.js', '.json'), True),
     ('roles', None, True),
+    ('extensions/prometheus', ('.yml', '.py'), True),
 ]
 # Files ansible-galaxy writes into every tarball.
 GENERATED = {'MANIFEST.json', 'FILES.json'}

@@ -61,6 +61,8 @@ def test_the_files_users_need_are_in_the_tarball(tarball):
         'roles/killmode_hardening/tasks/main.yml',
         'playbooks/audit.yml',
         'playbooks/remediate.yml',
+        'playbooks/remediate_alert.yml',
+        'extensions/eda/rulebooks/reaper_alerts.yml',
         'docs/docsite/links.yml',
         'docs/docsite/extra-docs.yml',
         'docs/examples/site.yml',

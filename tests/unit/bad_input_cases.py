@@ -106,6 +106,7 @@ EXTRA_EXACT = {
     "pause_path": _path() + [None, 5, NAN],
     "backend": _choice("ebpf") + [None, 5],
     "host_label": ["", NEWLINE, NUL, DASH, 5, ["a"], NAN],
+    "timer_interval": ["15 minutes please", "1h\nOnCalendar=*:0/1", "", "-5min", NAN, True, ["5min"], "10s", 0, "30d"],
 }
 
 # ------------------------------------------------------------------ modules (after Ansible's conversion)

@@ -119,7 +119,14 @@ def _stage(tmp_path, given):
 def test_stage_and_check_returns_the_checked_values_and_a_cleanup_json_the_command_loads(tmp_path):
     given = _defaults_as_given()
     # -e name=value gives text: the check converts what Ansible would, and the role renders the result
-    given.update(units=["myapp*", "web"], deny=["web-canary"], max_actions="5", dry_run="yes", textfile_dir="/srv/prom")
+    given.update(
+        units=["myapp*", "web"],
+        deny=["web-canary"],
+        max_actions="5",
+        dry_run="yes",
+        textfile_dir="/srv/prom",
+        interval="1h 30s",
+    )
     result = _stage(tmp_path, given)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
@@ -138,6 +145,8 @@ def test_stage_and_check_returns_the_checked_values_and_a_cleanup_json_the_comma
     assert extra["textfile_dir"] == "/srv/prom"
     assert extra["host_label"] == "web01.example.com"
     assert extra["pause_path"] == "/etc/reaper-systemd/paused"
+    # the timer's interval, for reaper_timer_interval_seconds (the alert on runs that stopped)
+    assert extra["timer_interval"] == 3630.0
 
 
 @pytest.mark.parametrize(

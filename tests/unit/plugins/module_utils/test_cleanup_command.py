@@ -396,3 +396,44 @@ def test_metrics_carry_the_host_label_and_the_brakes(env, leftover):
     assert 'reaper_actions_budget_remaining{host="web-1"} 7' in metrics
     assert 'reaper_state_problem{host="web-1",kind="corrupt"} 0' in metrics
     assert 'reaper_unit_leftovers{host="web-1",unit="leaky.service"} 1' in metrics
+
+
+def _metrics(paths):
+    return open(os.path.join(paths["textfile_dir"], "reaper_systemd.prom")).read().splitlines()
+
+
+def test_metrics_export_the_timer_interval_given_in_the_config(env):
+    paths, write_config, journal = env
+    config = write_config(timer_interval="15min", host_label="web-1")
+    assert cc.main(["--config", config], journal=journal, scanner=Scanner([AFTER])) == 0
+    assert 'reaper_timer_interval_seconds{host="web-1"} 900.0' in _metrics(paths)
+
+
+def test_bad_timer_interval_is_refused_naming_it(env, capsys):
+    paths, write_config, journal = env
+    assert cc.main(["--config", write_config(timer_interval="15 minutes please")], journal=journal) == 2
+    assert "timer_interval" in capsys.readouterr().err
+
+
+def test_a_fixed_unit_reports_0_for_an_hour_then_its_series_go(env):
+    """Per-unit series only for units with something to report, and for an hour after that."""
+    paths, write_config, journal = env
+    config = write_config(units=["*"])
+    clean = {"host": {"zombies": 0, "pid_usage": 0.01}, "units": {"leaky.service": _unit(), "quiet.service": _unit()}}
+    leaking = {
+        "host": {"zombies": 0, "pid_usage": 0.01},
+        "units": {"leaky.service": _unit([{"pid": 4242, "comm": "x", "uid": 0, "age_s": 9}]), "quiet.service": _unit()},
+    }
+    clock = Clock(1_800_000_000.0)
+    assert cc.main(["--config", config], journal=journal, scanner=Scanner([FakeResult(leaking)]), now=clock) == 0
+    metrics = _metrics(paths)
+    assert 'reaper_unit_leftovers{unit="leaky.service"} 1' in metrics
+    assert not [line for line in metrics if "quiet.service" in line], "nothing to report: host totals only"
+    clock.at += 3000
+    assert cc.main(["--config", config], journal=journal, scanner=Scanner([FakeResult(clean)]), now=clock) == 0
+    assert 'reaper_unit_leftovers{unit="leaky.service"} 0' in _metrics(paths)
+    clock.at += 900
+    assert cc.main(["--config", config], journal=journal, scanner=Scanner([FakeResult(clean)]), now=clock) == 0
+    metrics = _metrics(paths)
+    assert not [line for line in metrics if "leaky.service" in line], "an hour after the last leak the series go"
+    assert "reaper_host_zombies 0" in metrics
