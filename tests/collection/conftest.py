@@ -84,12 +84,13 @@ TOP_FILES = {
 # (directory, suffixes, recursive)
 TREES = [
     ('docs', ('.md', '.yml', '.rst'), True),
-    ('playbooks', ('.yml',), False),
+    ('playbooks', ('.yml',), True),
     ('extensions/eda', ('.yml', '.md', '.txt'), True),
     ('plugins/modules', ('.py',), False),
     ('plugins/module_utils', ('.py',), False),
     ('plugins/filter', ('.py', '.yml'), False),
     ('plugins/lookup', ('.py',), False),
+    ('plugins/action', ('.py',), False),
     ('plugins/plugin_utils', ('.py', '.j2', '.css', '.js', '.json'), True),
     ('roles', None, True),
     ('extensions/prometheus', ('.yml', '.py'), True),

@@ -20,6 +20,7 @@ FILTERS = (
     'reaper_host_result',
     'reaper_report',
     'reaper_report_compare',
+    'reaper_report_from_json',
     'reaper_report_html',
     'reaper_report_json',
     'reaper_report_markdown',
