@@ -68,11 +68,13 @@ class ScanOptions:
 
 
 class ScanResult:
-    def __init__(self, facts, table, units, analysis):
+    def __init__(self, facts, table, units, analysis, systemd_source=None):
         self.facts = facts
         self.table = table
         self.units = units
         self.analysis = analysis
+        # how systemd was asked: "bus", "systemctl", or None without systemd
+        self.systemd_source = systemd_source
 
 
 class HostPaths:
@@ -150,11 +152,6 @@ class _InBackground:
         return value
 
 
-def _ask_systemd(runner):
-    units, init_scope_cgroup = systemd_units.read_units(runner)
-    return units, init_scope_cgroup, systemd_units.systemd_version(runner)
-
-
 def _to_systemd_paths(table, view):
     """Rewrite the table's cgroup paths into systemd's namespace (a no-op without a prefix)."""
     if view.prefix:
@@ -172,8 +169,8 @@ def _to_systemd_paths(table, view):
 def scan(options, paths=None, runner=systemd_units.default_runner, clock=None, hz=None):
     """Scan the host once: ScanResult with the facts, the process table and the units.
 
-    systemd is asked while /proc is read: systemctl and PID 1 do their share
-    of the work on another CPU, and the scan waits for the longer of the two
+    systemd is asked while /proc is read: PID 1 (and systemctl, when not
+    root) does its share of the work on another CPU, and the scan waits for the longer of the two
     instead of their sum. The /proc paths are read as this process sees them
     and turned into systemd's (the init.scope prefix) once systemd answered.
     """
@@ -181,12 +178,13 @@ def scan(options, paths=None, runner=systemd_units.default_runner, clock=None, h
     view, pid1_raw = cgroups.read_view(paths.proc_root)
     is_systemd = systemd_units.systemd_is_pid1(paths.booted_marker)
     units = {}
-    version = None
-    systemd = _InBackground(_ask_systemd, runner) if is_systemd else None
+    version = source = None
+    systemd = _InBackground(systemd_units.ask_systemd, paths.run_systemd, runner) if is_systemd else None
     table = proc_table.snapshot(view, options.backend, paths.proc_root, clock, hz)
     if systemd is not None:
-        units, init_scope_cgroup, version = systemd.result()
-        view = view.with_init_scope(pid1_raw, init_scope_cgroup)
+        answer = systemd.result()
+        units, version, source = answer.units, answer.version, answer.source
+        view = view.with_init_scope(pid1_raw, answer.init_scope_cgroup)
         _to_systemd_paths(table, view)
     analysis = Analyzer(table, units, paths.sessions_dir).run()
     journal_counts = (
@@ -213,7 +211,7 @@ def scan(options, paths=None, runner=systemd_units.default_runner, clock=None, h
         "findings": findings.sort_findings(found),
         "unmatched": unmatched,
     }
-    return ScanResult(facts, table, units, analysis)
+    return ScanResult(facts, table, units, analysis, source)
 
 
 def _host_facts(options, paths, table, analysis, is_systemd, version, view):

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: reaper.systemd contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read the properties of every loaded service from systemd in one call.
+"""Read the properties of every loaded service from systemd, in one pass.
 
 Stdlib only: the cleanup command runs this on hosts without Ansible.
 """
@@ -10,10 +10,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import binascii
 import os
 import re
 import signal
 import subprocess
+
+from . import systemd_bus
 
 UNIT_PROPERTIES = (
     "Id",
@@ -110,8 +113,7 @@ def _bool(value):
     return (value or "").strip() == "yes"
 
 
-def _signal_name(value):
-    number = _int_or_none(value)
+def _signal_name(number):
     if number is None:
         return None
     try:
@@ -120,27 +122,105 @@ def _signal_name(value):
         return str(number)
 
 
-class Unit:
-    """The properties of one service that the analysis needs."""
+def _unset_to_none(number):
+    """systemd's 2^64-1 means 'not set' (or infinity, for limits and time spans)."""
+    return None if number is None or number == UINT64_UNSET else number
 
-    def __init__(self, props):
-        self.name = props.get("Id", "")
-        self.load_state = props.get("LoadState", "")
-        self.active_state = props.get("ActiveState", "")
-        self.sub_state = props.get("SubState", "")
-        self.main_pid = _int_or_none(props.get("MainPID")) or 0
-        self.exec_main_pid = _int_or_none(props.get("ExecMainPID")) or 0
-        self.control_group = props.get("ControlGroup", "") or ""
-        self.invocation_id = props.get("InvocationID", "") or None
-        self.kill_mode = props.get("KillMode") or None
-        self.kill_signal = _signal_name(props.get("KillSignal"))
-        self.send_sigkill = _bool(props.get("SendSIGKILL"))
-        self.timeout_stop_sec = _timespan_or_none(props.get("TimeoutStopUSec"))
-        self.tasks_current = _int_or_none(props.get("TasksCurrent"))
-        self.tasks_max = _int_or_none(props.get("TasksMax"))
-        self.delegate = _bool(props.get("Delegate"))
-        self.n_restarts = _int_or_none(props.get("NRestarts")) or 0
-        self.inactive_exit_monotonic_us = _int_or_none(props.get("InactiveExitTimestampMonotonic")) or 0
+
+class Unit:
+    """The properties of one service that the analysis needs, whichever way systemd gave them."""
+
+    def __init__(
+        self,
+        name="",
+        load_state="",
+        active_state="",
+        sub_state="",
+        main_pid=0,
+        exec_main_pid=0,
+        control_group="",
+        invocation_id=None,
+        kill_mode=None,
+        kill_signal=None,
+        send_sigkill=False,
+        timeout_stop_sec=None,
+        tasks_current=None,
+        tasks_max=None,
+        delegate=False,
+        n_restarts=0,
+        inactive_exit_monotonic_us=0,
+    ):
+        self.name = name
+        self.load_state = load_state
+        self.active_state = active_state
+        self.sub_state = sub_state
+        self.main_pid = main_pid
+        self.exec_main_pid = exec_main_pid
+        self.control_group = control_group
+        self.invocation_id = invocation_id
+        self.kill_mode = kill_mode
+        self.kill_signal = kill_signal
+        self.send_sigkill = send_sigkill
+        self.timeout_stop_sec = timeout_stop_sec
+        self.tasks_current = tasks_current
+        self.tasks_max = tasks_max
+        self.delegate = delegate
+        self.n_restarts = n_restarts
+        self.inactive_exit_monotonic_us = inactive_exit_monotonic_us
+
+    @classmethod
+    def from_show(cls, props):
+        """From one block of `systemctl show` text (property -> printed value)."""
+        return cls(
+            name=props.get("Id", ""),
+            load_state=props.get("LoadState", ""),
+            active_state=props.get("ActiveState", ""),
+            sub_state=props.get("SubState", ""),
+            main_pid=_int_or_none(props.get("MainPID")) or 0,
+            exec_main_pid=_int_or_none(props.get("ExecMainPID")) or 0,
+            control_group=props.get("ControlGroup", "") or "",
+            invocation_id=props.get("InvocationID", "") or None,
+            kill_mode=props.get("KillMode") or None,
+            kill_signal=_signal_name(_int_or_none(props.get("KillSignal"))),
+            send_sigkill=_bool(props.get("SendSIGKILL")),
+            timeout_stop_sec=_timespan_or_none(props.get("TimeoutStopUSec")),
+            tasks_current=_int_or_none(props.get("TasksCurrent")),
+            tasks_max=_int_or_none(props.get("TasksMax")),
+            delegate=_bool(props.get("Delegate")),
+            n_restarts=_int_or_none(props.get("NRestarts")) or 0,
+            inactive_exit_monotonic_us=_int_or_none(props.get("InactiveExitTimestampMonotonic")) or 0,
+        )
+
+    @classmethod
+    def from_bus(cls, values):
+        """From systemd_bus.UnitValues (typed D-Bus values; None where systemd lacks one)."""
+        props = values.properties
+        invocation = props.get("InvocationID")
+        timeout_us = _unset_to_none(props.get("TimeoutStopUSec"))
+        return cls(
+            name=values.name,
+            load_state=values.load_state,
+            active_state=values.active_state,
+            sub_state=values.sub_state,
+            main_pid=props.get("MainPID") or 0,
+            exec_main_pid=props.get("ExecMainPID") or 0,
+            control_group=props.get("ControlGroup") or "",
+            # systemctl prints the 16 bytes as 32 hex digits; an all-zero or empty ID is none
+            invocation_id=binascii.hexlify(invocation).decode("ascii") if invocation and any(invocation) else None,
+            kill_mode=props.get("KillMode") or None,
+            kill_signal=_signal_name(props.get("KillSignal")),
+            send_sigkill=bool(props.get("SendSIGKILL")),
+            timeout_stop_sec=None if timeout_us is None else timeout_us / 1e6,
+            tasks_current=_unset_to_none(props.get("TasksCurrent")),
+            tasks_max=_unset_to_none(props.get("TasksMax")),
+            delegate=bool(props.get("Delegate")),
+            n_restarts=props.get("NRestarts") or 0,
+            inactive_exit_monotonic_us=props.get("InactiveExitTimestampMonotonic") or 0,
+        )
+
+    def as_dict(self):
+        """Every property by attribute name (the readers' comparison tests use it)."""
+        return dict(vars(self))
 
     @property
     def is_active(self):
@@ -197,7 +277,7 @@ def default_runner(argv, env):
 
 
 def read_units(runner=default_runner):
-    """All loaded services (inactive and failed included) plus init.scope's cgroup.
+    """All loaded services (inactive and failed included) plus init.scope's cgroup, from systemctl.
 
     Returns (units by name, ControlGroup of init.scope). One systemctl call:
     `--all` is needed, since without it inactive units (the ones holding
@@ -207,24 +287,59 @@ def read_units(runner=default_runner):
         ["show", "--all", "-p", ",".join(UNIT_PROPERTIES), "*.service", "init.scope"],
         runner,
     )
-    units = {}
-    init_scope_cgroup = ""
-    for props in parse_show_output(text):
-        if props.get("Id") == "init.scope":
-            init_scope_cgroup = props.get("ControlGroup", "")
-            continue
-        if props.get("LoadState") in ("not-found", "masked", ""):
-            continue
-        unit = Unit(props)
-        if unit.name.endswith(".service"):
-            units[unit.name] = unit
-    return units, init_scope_cgroup
+    shown = [Unit.from_show(props) for props in parse_show_output(text)]
+    return _loaded_services(shown), _init_scope_cgroup(shown)
+
+
+def _loaded_services(units):
+    return dict(
+        (unit.name, unit)
+        for unit in units
+        if unit.name.endswith(".service") and unit.load_state not in ("not-found", "masked", "")
+    )
+
+
+def _init_scope_cgroup(units):
+    return next((unit.control_group for unit in units if unit.name == "init.scope"), "")
+
+
+def _version_number(text):
+    match = re.match(r"\s*(?:systemd\s+)?(\d+)", text or "")
+    return int(match.group(1)) if match else None
 
 
 def systemd_version(runner=default_runner):
     first = _run_systemctl(["--version"], runner).splitlines()[0:1]
-    match = re.match(r"systemd (\d+)", first[0]) if first else None
-    return int(match.group(1)) if match else None
+    return _version_number(first[0]) if first else None
+
+
+class SystemdAnswer:
+    """What the scan asks systemd, and which way it was asked."""
+
+    def __init__(self, units, init_scope_cgroup, version, source, bus_problem=None):
+        self.units = units
+        self.init_scope_cgroup = init_scope_cgroup
+        self.version = version
+        # "bus" (PID 1's private socket) or "systemctl"; bus_problem says why not the bus
+        self.source = source
+        self.bus_problem = bus_problem
+
+
+def ask_systemd(run_systemd="/run/systemd", runner=default_runner):
+    """Every loaded service, init.scope's cgroup and systemd's version, as one SystemdAnswer.
+
+    Over PID 1's private socket when this process may use it (root): the same
+    properties as `systemctl show --all`, for a fraction of systemd's CPU (see
+    systemd_bus). Otherwise, or when the socket gives anything but a clean
+    answer, through systemctl as before.
+    """
+    try:
+        listed, init_scope_cgroup, version = systemd_bus.read_units(os.path.join(run_systemd, "private"))
+    except systemd_bus.BusUnavailable as exc:
+        units, init_scope_cgroup = read_units(runner)
+        return SystemdAnswer(units, init_scope_cgroup, systemd_version(runner), "systemctl", str(exc))
+    units = _loaded_services(Unit.from_bus(values) for values in listed)
+    return SystemdAnswer(units, init_scope_cgroup, _version_number(version), "bus")
 
 
 def systemd_is_pid1(run_dir="/run/systemd/system"):

@@ -14,7 +14,8 @@ short_description: Report the processes systemd services leak (zombies, left-ove
 version_added: 0.1.0
 description:
   - Scans the host once, reading C(/proc) in a single pass and asking systemd for the properties of every
-    loaded service (inactive and failed ones included) in one C(systemctl show) call.
+    loaded service (inactive and failed ones included) in one pass, over systemd's private socket when run as
+    root, through C(systemctl show) otherwise.
   - Reports, per service, the zombies attributed through their parent, the left-overs in stopped units, the
     processes that survived a restart, and the processes that escaped the service's cgroup (through a PAM
     session, a transient scope or a write to C(cgroup.procs)), with the unit's kill settings and task usage.

@@ -32,7 +32,7 @@ def test_parse_timespan_rejects_junk(text):
 
 
 def test_unit_handles_unset_and_infinite_values():
-    unit = Unit(
+    unit = Unit.from_show(
         {
             "Id": "a.service",
             "MainPID": "0",
@@ -51,7 +51,7 @@ def test_unit_handles_unset_and_infinite_values():
     assert unit.main_pid == 0 and unit.tasks_current is None and unit.tasks_max is None
     assert unit.timeout_stop_sec is None and unit.invocation_id is None and unit.tasks_usage is None
     assert unit.kill_signal == "SIGTERM" and unit.send_sigkill is False and unit.delegate is True
-    assert Unit({"TasksCurrent": str(systemd_units.UINT64_UNSET)}).tasks_current is None
+    assert Unit.from_show({"TasksCurrent": str(systemd_units.UINT64_UNSET)}).tasks_current is None
 
 
 def test_read_units_keeps_inactive_units_and_init_scope_cgroup():
