@@ -2,12 +2,12 @@
 # benchmark prints figures, it does not pass or fail on them).
 #
 #   make bench                     the full run: N=10,000 processes over 200 units, 1,000 zombies,
-#                                  scaling 1k/5k/10k/15k, 5 repetitions; writes docs/benchmarks.md
+#                                  scaling 1k/5k/10k/15k/20k, 5 repetitions; writes docs/benchmarks.md
 #   make bench BENCH_N=2000 BENCH_UNITS=50 BENCH_ZOMBIES=200 BENCH_REPEAT=3
 #                                  a quick run (its Markdown goes to tests/bench/output/)
 #
 # The page shows the previous run's key figures (tests/bench/previous_run.json) beside the new ones;
-# the ratios come from one run only. BENCH_SCALE="1000 2000" sets the scaling points (default N/10 N/2 N 3N/2);
+# the ratios come from one run only. BENCH_SCALE="1000 2000" sets the scaling points (default N/10 N/2 N 3N/2 2N);
 # BENCH_ARGS passes other options of tests/bench/bench.py (--help lists them).
 
 BENCH_N ?= 10000

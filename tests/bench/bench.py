@@ -246,7 +246,7 @@ def scale_points(args):
         points = sorted(set(int(x) for x in args.scale.replace(",", " ").split()))
     else:
         n = args.processes
-        points = sorted(set([max(n // 10, 1), max(n // 2, 1), n, n * 3 // 2]))
+        points = sorted(set([max(n // 10, 1), max(n // 2, 1), n, n * 3 // 2, n * 2]))
     if args.processes not in points:
         points = sorted(points + [args.processes])
     return points
@@ -290,7 +290,7 @@ def measure_load(lab, args, n, main):
         point["timer"] = measure_timer_command(lab, args)
         log("profile of one procfs scan (cProfile)")
         point["profile"] = lab.json("probe.py", "profile", "--backend", "procfs", "--top", 15)
-        log("what-if: other systemd queries and fewer /proc reads, %d times" % args.repeat)
+        log("what-if: the scan's systemd query beside others, fewer /proc reads, %d times" % args.repeat)
         point["variants"] = lab.json("probe.py", "variants", "--repeat", args.repeat)
         log("(c) runbook loop, %d time(s): takes minutes" % args.runbook_repeat)
         point["runbook"] = lab.json("probe.py", "runbook", "--repeat", args.runbook_repeat)["runs"]
@@ -392,7 +392,7 @@ def parse_args():
     parser.add_argument("--escapes", type=int, default=10, help="processes escaped with systemd-run --scope")
     parser.add_argument("--repeat", type=int, default=DEFAULTS["repeat"], help="repetitions (medians are reported)")
     parser.add_argument("--runbook-repeat", type=int, default=1, help="repetitions of the slow runbook loop")
-    parser.add_argument("--scale", default="", help="process counts of the scaling table (default N/10 N/2 N 3N/2)")
+    parser.add_argument("--scale", default="", help="process counts of the scaling table (default N/10 N/2 N 3N/2 2N)")
     parser.add_argument("--no-psutil", dest="psutil", action="store_false", help="measure the procfs backend only")
     parser.add_argument("--no-zoo", dest="zoo", action="store_false", help="skip (e), the zoo container")
     parser.add_argument("--image", default="localhost/reaper-lab:bookworm")
@@ -422,7 +422,7 @@ def main():
     if args.report:
         with open(args.report) as handle:
             results = json.load(handle)
-        default_run = all(results["params"][k] == v for k, v in DEFAULTS.items()) and len(results["scale"]) == 4
+        default_run = all(results["params"][k] == v for k, v in DEFAULTS.items()) and len(results["scale"]) == 5
         default_doc = (
             os.path.join(ROOT, "docs", "benchmarks.md") if default_run else os.path.join(OUTPUT, "benchmarks.md")
         )

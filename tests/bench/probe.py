@@ -7,7 +7,7 @@
     python3 probe.py series --repeat 5            # procfs, psutil and ps, round-robin
     python3 probe.py profile --backend procfs     # cProfile of one scan: top entries
     python3 probe.py runbook --repeat 1           # the per-unit shell loop (runbook.sh)
-    python3 probe.py variants --repeat 5          # what-if: other systemd queries, fewer /proc reads
+    python3 probe.py variants --repeat 5          # the scan's systemd query beside others, fewer /proc reads
     python3 probe.py cleanup-once --config F      # one run of the cleanup command's main()
     python3 probe.py command --repeat 5 -- CMD... # any command: wall and CPU per run
 
@@ -36,7 +36,7 @@ def _children_cpu():
 
 
 def _pid1_cpu():
-    """CPU seconds systemd (PID 1) has used: answering `systemctl show` costs it too."""
+    """CPU seconds systemd (PID 1) has used: answering the scan (or systemctl) costs it too."""
     with open("/proc/1/stat") as handle:
         rest = handle.read().rsplit(")", 1)[1].split()
     return (int(rest[11]) + int(rest[12])) / float(os.sysconf("SC_CLK_TCK"))
@@ -67,8 +67,7 @@ def _timed_phases():
 
         return wrapper
 
-    scan_mod.systemd_units.read_units = timed("units", scan_mod.systemd_units.read_units)
-    scan_mod.systemd_units.systemd_version = timed("version", scan_mod.systemd_units.systemd_version)
+    scan_mod.systemd_units.ask_systemd = timed("units", scan_mod.systemd_units.ask_systemd)
     scan_mod.proc_table.snapshot = timed("table", scan_mod.proc_table.snapshot)
     original_run = scan_mod.Analyzer.run
     scan_mod.Analyzer.run = timed("analysis", original_run)
@@ -84,7 +83,7 @@ def _rest(phases, wall, cpu):
         # systemd's phases overlap the table: the main thread's time is table + wait + analysis
         on_main = ("table", "wait", "analysis")
     else:
-        on_main = ("table", "units", "version", "analysis")
+        on_main = ("table", "units", "analysis")
     phases["rest"] = wall - sum(phases.get(name, 0.0) for name in on_main)
     phases["rest_cpu"] = cpu - sum(v for k, v in phases.items() if k.endswith("_cpu"))
 
@@ -124,6 +123,7 @@ def cmd_scan_once(args):
         "threads": host["threads"],
         "zombies": host["zombies"],
         "units": len(result.units),
+        "systemd_source": result.systemd_source,
         "findings": len(result.facts["findings"]),
         "counts": _totals(result.facts["units"]),
     }
@@ -261,7 +261,7 @@ def cmd_profile(args):
 
     options = ScanOptions(backend=args.backend, **SCAN_OPTIONS)
     # CPU time, not wall: on a shared machine wall time mostly measures the others'
-    # work (and the wait for systemctl, whose CPU is its own, not this process's).
+    # work (and the wait for systemd, whose CPU is its own, not this process's).
     profiler = cProfile.Profile(time.process_time)
     profiler.enable()
     scan(options)
@@ -283,26 +283,74 @@ def cmd_profile(args):
 
 
 # What-if measurements behind the optimisations the report proposes (the code under
-# test is not changed: these read the same sources another way).
+# test is not changed: these read the same sources another way). A command is a list
+# of argv run one after the other (wall and CPU summed); "%(props)s" is what the scan
+# asks systemctl for, "%(holding)s" the services that hold processes. The scan's own way
+# (systemd_bus, in this process) is measured by _measure_bus.
+BUS_LABEL = "D-Bus: ListUnitsByPatterns + Properties.Get of %d properties per service (as the scan, as root)"
 SYSTEMD_VARIANTS = (
     (
-        "systemctl show --all -p <17 properties, as the scan>",
-        ["systemctl", "show", "--all", "-p", "%(props)s", "*.service", "init.scope"],
+        "systemctl show --all -p <%(count)d properties> + systemctl --version (the scan's fallback, not root)",
+        [
+            ["systemctl", "show", "--all", "-p", "%(props)s", "*.service", "init.scope"],
+            ["systemctl", "--version"],
+        ],
     ),
     (
         "systemctl show --all -p Id,ControlGroup,MainPID",
-        ["systemctl", "show", "--all", "-p", "Id,ControlGroup,MainPID", "*.service", "init.scope"],
+        [["systemctl", "show", "--all", "-p", "Id,ControlGroup,MainPID", "*.service", "init.scope"]],
     ),
     (
-        "systemctl show -p <17 properties> for the units holding processes only",
-        ["systemctl", "show", "-p", "%(props)s", "%(holding)s"],
+        "systemctl show -p <%(count)d properties> for the units holding processes only",
+        [["systemctl", "show", "-p", "%(props)s", "%(holding)s"]],
     ),
     (
         "systemctl list-units --all --type=service (names and states only)",
-        ["systemctl", "list-units", "--all", "--type=service", "--no-legend", "--plain", "--full"],
+        [["systemctl", "list-units", "--all", "--type=service", "--no-legend", "--plain", "--full"]],
     ),
-    ("ps -eo pid,ppid,stat,cgroup", ["ps", "-eo", "pid,ppid,stat,cgroup"]),
+    ("ps -eo pid,ppid,stat,cgroup", [["ps", "-eo", "pid,ppid,stat,cgroup"]]),
 )
+SYSTEMD_PRIVATE = "/run/systemd/private"
+
+
+def _measure_bus(systemd_bus):
+    """The scan's query, in this process: its wall, its CPU and PID 1's."""
+    pid1_0 = _pid1_cpu()
+    cpu_0 = time.process_time()
+    t0 = time.perf_counter()
+    try:
+        listed, _cgroup, _version = systemd_bus.read_units(SYSTEMD_PRIVATE)
+    except systemd_bus.BusUnavailable as exc:
+        sys.exit("probe: systemd's private socket is unusable here (the scan would use systemctl): %s" % exc)
+    wall = time.perf_counter() - t0
+    return {
+        "wall_s": wall,
+        "cpu_s": time.process_time() - cpu_0,
+        "pid1_cpu_s": _pid1_cpu() - pid1_0,
+        "units": len(listed),
+    }
+
+
+def _measure_commands(commands):
+    """Run the commands one after the other: wall and CPU summed, and PID 1's CPU."""
+    pid1_0 = _pid1_cpu()
+    wall = cpu = 0.0
+    for argv in commands:
+        one_wall, one_cpu, _out = _run_measured(argv)
+        wall += one_wall
+        cpu += one_cpu
+    return {"wall_s": wall, "cpu_s": cpu, "pid1_cpu_s": _pid1_cpu() - pid1_0}
+
+
+def _properties_per_service(name):
+    """How many properties `systemctl show --all` prints for one service: what PID 1 computes for it."""
+    shown = subprocess.run(
+        ["systemctl", "show", "--all", "--", name],
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+        check=True,
+    ).stdout
+    return sum(1 for line in shown.splitlines() if "=" in line)
 
 
 def _read_proc(names, files, fstat_uid):
@@ -328,19 +376,26 @@ def _read_proc(names, files, fstat_uid):
 
 def cmd_variants(args):
     sys.path.insert(0, LIB)
-    from reaper_systemd import systemd_units  # pylint: disable=import-outside-toplevel
+    from reaper_systemd import systemd_bus, systemd_units  # pylint: disable=import-outside-toplevel
 
-    props = ",".join(systemd_units.UNIT_PROPERTIES)
+    words = {"props": ",".join(systemd_units.UNIT_PROPERTIES), "count": len(systemd_units.UNIT_PROPERTIES)}
     holding = _services_holding_processes()
-    systemd = {label: [] for label, _cmd in SYSTEMD_VARIANTS}
+    bus_label = BUS_LABEL % len(systemd_bus.SERVICE_PROPERTIES)
+    systemd = {bus_label: []}
+    systemd.update((label % words, []) for label, _commands in SYSTEMD_VARIANTS)
+    bus_units = None
     for _rep in range(args.repeat):
-        for label, cmd in SYSTEMD_VARIANTS:
-            argv = []
-            for word in cmd:
-                argv.extend(holding if word == "%(holding)s" else [word % {"props": props}])
-            pid1_0 = _pid1_cpu()
-            wall, cpu, _out = _run_measured(argv)
-            systemd[label].append({"wall_s": wall, "cpu_s": cpu, "pid1_cpu_s": _pid1_cpu() - pid1_0})
+        record = _measure_bus(systemd_bus)
+        bus_units = record.pop("units")
+        systemd[bus_label].append(record)
+        for label, commands in SYSTEMD_VARIANTS:
+            argvs = []
+            for cmd in commands:
+                argv = []
+                for word in cmd:
+                    argv.extend(holding if word == "%(holding)s" else [word % words])
+                argvs.append(argv)
+            systemd[label % words].append(_measure_commands(argvs))
     reads = {
         "stat + status + cgroup (the previous scan)": (("stat", "status", "cgroup"), False),
         "stat + cgroup (as the scan: the uid is read later, for listed processes)": (("stat", "cgroup"), False),
@@ -355,7 +410,18 @@ def cmd_variants(args):
             t0 = time.perf_counter()
             _read_proc(names, files, fstat_uid)
             proc[label].append({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu_0})
-    return {"systemd": systemd, "proc_reads": proc, "processes": len(names), "holding_units": len(holding)}
+    return {
+        "systemd": systemd,
+        "proc_reads": proc,
+        "processes": len(names),
+        "holding_units": len(holding),
+        "bus_units": bus_units,
+        "bus_properties": len(systemd_bus.SERVICE_PROPERTIES),
+        "show_properties": len(systemd_units.UNIT_PROPERTIES),
+        # what `systemctl show` makes PID 1 compute per service (GetAll on each of its interfaces)
+        "all_properties": _properties_per_service(holding[0]) if holding else None,
+        "all_properties_of": holding[0] if holding else None,
+    }
 
 
 def _services_holding_processes():

@@ -54,6 +54,9 @@ def scan_summary(records):
         "processes": med(records, "processes"),
         "zombies": med(records, "zombies"),
         "units": med(records, "units"),
+        # how the scan asked systemd: "bus" (PID 1's private socket) or "systemctl" (the fallback)
+        # (records without the key predate the bus: those scans asked systemctl; None is a host without systemd)
+        "systemd_sources": sorted(set(r.get("systemd_source", "systemctl") for r in records) - set([None])),
         "findings": med(records, "findings"),
         "counts": records[-1].get("counts", {}),
         "min_wall_s": min(r["wall_s"] for r in records),
@@ -80,11 +83,31 @@ def verdict(value, limit, higher_is_better=False):
     return "missed", "by %.2f (%.0f%%)" % (abs(value - limit), abs(value - limit) / float(limit) * 100.0)
 
 
+BUS_ROW = ("D-Bus", "as the scan")  # the scan's own query, over PID 1's private socket
+FALLBACK_ROW = ("systemctl show --all -p <",)  # what it runs without root (older runs: "..., as the scan>")
+
+
+def variant_row(rows, needles):
+    """The first row whose label holds every one of the needles; None if none does."""
+    return next((r for r in rows if all(needle in r["label"] for needle in needles)), None)
+
+
+def _variant_order(label):
+    """The scan's query first, then its fallback, then the others as they come."""
+    if all(needle in label for needle in BUS_ROW):
+        return 0
+    return 1 if all(needle in label for needle in FALLBACK_ROW) else 2
+
+
 def _variants_summary(raw):
     if not raw:
         return None
     out = {"processes": raw["processes"], "holding_units": raw.get("holding_units"), "systemd": [], "proc_reads": []}
-    for label, runs in raw["systemd"].items():
+    # counts the probe took: properties the bus query asks per service, the ones asked of systemctl,
+    # and how many `systemctl show --all` prints for one service (all_properties_of)
+    for key in ("bus_units", "bus_properties", "show_properties", "all_properties", "all_properties_of"):
+        out[key] = raw.get(key)
+    for label, runs in sorted(raw["systemd"].items(), key=lambda item: _variant_order(item[0])):
         out["systemd"].append(
             {
                 "label": label,
@@ -513,7 +536,7 @@ def scaling_table(s):
                 ms(p["work_s"]),
                 num(p["work_us_per_process"]),
                 num(p["work_cpu_us_per_process"]),
-                ms(a["phases"].get("units")),
+                ms(_asking(a["phases"])),
                 ms(p["psutil"]["wall_s"]) if p["psutil"] else "-",
                 num(p.get("psutil_us_per_process")),
                 ms(p["ps"]["wall_s"]),
@@ -532,7 +555,7 @@ def scaling_table(s):
         "table + analysis",
         "µs/proc",
         "CPU µs/proc",
-        "systemctl show",
+        "asking systemd",
         "psutil scan",
         "µs/proc",
         "ps",
@@ -544,6 +567,17 @@ def scaling_table(s):
     return table(headers, rows)
 
 
+def _asking(phases, suffix=""):
+    """The time spent asking systemd (older runs timed systemctl --version apart, as "version")."""
+    if "units" + suffix not in phases:
+        return None
+    return phases["units" + suffix] + phases.get("version" + suffix, 0.0)
+
+
+def sources_text(sources):
+    return ", ".join(sources) if sources else "-"
+
+
 def phase_table(s):
     m = s["main"]
     rows = []
@@ -552,11 +586,15 @@ def phase_table(s):
         if not r:
             continue
         ph = r["phases"]
+        sources = r.get("systemd_sources") or []
+        asking_cpu = ms(_asking(ph, "_cpu"))
+        if r["children_cpu_s"] or "systemctl" in sources:
+            asking_cpu = "%s + %s systemctl" % (asking_cpu, ms(r["children_cpu_s"]))
         rows.append(
             (
                 backend + " wall",
-                ms(ph.get("units")),
-                ms(ph.get("version")),
+                sources_text(sources),
+                ms(_asking(ph)),
                 ms(ph.get("table")),
                 ms(ph.get("wait")) if "wait" in ph else "-",
                 ms(ph.get("analysis")),
@@ -568,8 +606,8 @@ def phase_table(s):
         rows.append(
             (
                 backend + " CPU",
-                "%s + %s systemctl" % (ms(ph.get("units_cpu")), ms(r["children_cpu_s"])),
-                ms(ph.get("version_cpu")),
+                "",
+                asking_cpu,
                 ms(ph.get("table_cpu")),
                 ms(ph.get("wait_cpu")) if "wait" in ph else "-",
                 ms(ph.get("analysis_cpu")),
@@ -581,8 +619,8 @@ def phase_table(s):
     return table(
         (
             "backend",
-            "systemctl show --all (in a thread)",
-            "systemctl --version (same thread)",
+            "systemd asked over",
+            "asking systemd (in a thread)",
             "/proc table",
             "waiting for systemd after /proc",
             "analysis",
@@ -618,35 +656,57 @@ def variants_tables(s):
     return out
 
 
+def _asking_sentence(a, v):
+    """How the scan asked systemd, and what it cost (wall, and CPU on each side)."""
+    sources, ph = a["systemd_sources"], a["phases"]
+    own = _asking(ph, "_cpu") or 0.0
+    if sources == ["bus"]:
+        per = "one Properties.Get per needed property"
+        if v.get("bus_properties"):
+            per = "%d Properties.Get per service" % v["bus_properties"]
+        how = "over its private socket, as root: one ListUnitsByPatterns call and %s, pipelined on one connection" % per
+        cpu = "%s in the scan's thread, %s in systemd answering it" % (ms(own), ms(a["pid1_cpu_s"]))
+    else:
+        if sources == ["systemctl"]:
+            how = "through `systemctl show --all` and `systemctl --version`, the fallback without root"
+        else:
+            how = "over %s, as the runs went" % sources_text(sources)
+        cpu = "%s in the scan's thread, %s in `systemctl`, %s in systemd" % (
+            ms(own),
+            ms(a["children_cpu_s"]),
+            ms(a["pid1_cpu_s"]),
+        )
+    return (
+        "Asking systemd (%s, in a thread while /proc is read) took %s wall and %s CPU (%s); the scan waited %s for it"
+        " after its own /proc pass."
+        % (how, ms(_asking(ph)), ms(own + a["children_cpu_s"] + a["pid1_cpu_s"]), cpu, ms(ph.get("wait", 0.0)))
+    )
+
+
 def analysis_lines(s):
     """Sentences computed from the results: why a ratio is what it is."""
     m, par = s["main"], s["results"]["params"]
     if not m:
         return []
     a, b = m["procfs"], m["ps"]
-    ph = a["phases"]
-    units_wall = ph.get("units", 0.0)
-    sysd_cpu = a["children_cpu_s"] + a["pid1_cpu_s"]
+    own = [ms(a["cpu_s"]) + " its own"]
+    if a["children_cpu_s"] or "systemctl" in a["systemd_sources"]:
+        own.append(ms(a["children_cpu_s"]) + " in `systemctl`")
     lines = [
-        "- At N=%d the procfs scan took %s wall and %s CPU in all (%s its own, %s in `systemctl`, %s in systemd"
-        " answering it); `ps` took %s wall and %s CPU."
+        "- At N=%d the procfs scan took %s wall and %s CPU in all (%s, %s in systemd answering it); `ps` took %s"
+        " wall and %s CPU."
         % (
             par["processes"],
             ms(a["wall_s"]),
             ms(m["a_cpu_s"]),
-            ms(a["cpu_s"]),
-            ms(a["children_cpu_s"]),
+            ", ".join(own),
             ms(a["pid1_cpu_s"]),
             ms(b["wall_s"]),
             ms(b["cpu_s"]),
         ),
-        "- Asking systemd (`systemctl show --all`, one call, in a thread while /proc is read) took %s wall and"
-        " %s CPU between `systemctl` and systemd; the scan waited %s for it after its own /proc pass. Reading"
-        " /proc and the analysis took %s wall and %s CPU: %.2f times `ps` by wall, %.2f by CPU."
+        "- %s Reading /proc and the analysis took %s wall and %s CPU: %.2f times `ps` by wall, %.2f by CPU."
         % (
-            ms(units_wall),
-            ms(sysd_cpu),
-            ms(ph.get("wait", 0.0)),
+            _asking_sentence(a, m.get("variants") or {}),
             ms(m["work_s"]),
             ms(m["work_cpu_s"]),
             m["table_over_b"],
@@ -657,7 +717,7 @@ def analysis_lines(s):
     if f:
         lines.append(
             "- As the timer runs it (the whole `python3 -I -B` process, module_utils compiled at deployment), the"
-            " cleanup command took %s wall and %s CPU (%s the process and its systemctl children, %s systemd):"
+            " cleanup command took %s wall and %s CPU (%s the process with any children, %s systemd):"
             " %.2f times its `ps` by wall and %.2f by CPU, in pairs alternated in the same run."
             % (
                 ms(f["process_wall_s"]),
@@ -684,24 +744,90 @@ def analysis_lines(s):
         )
     v = m.get("variants")
     if v:
-        full = next((r for r in v["systemd"] if "as the scan" in r["label"]), None)
-        few = next((r for r in v["systemd"] if "Id,ControlGroup,MainPID" in r["label"]), None)
-        holding = next((r for r in v["systemd"] if "holding processes" in r["label"]), None)
-        listing = next((r for r in v["systemd"] if "list-units" in r["label"]), None)
-        if full and few:
+        bus = variant_row(v["systemd"], BUS_ROW)
+        full = variant_row(v["systemd"], FALLBACK_ROW)
+        few = variant_row(v["systemd"], ("Id,ControlGroup,MainPID",))
+        holding = variant_row(v["systemd"], ("holding processes",))
+        listing = variant_row(v["systemd"], ("list-units",))
+        show_count = "%d properties" % v["show_properties"] if v.get("show_properties") else "properties"
+        with_version = " and `systemctl --version`" if full and "--version" in full["label"] else ""
+        if bus and full:
+            bus_cpu = bus["cpu_s"] + bus["pid1_cpu_s"]
+            full_cpu = full["cpu_s"] + full["pid1_cpu_s"]
+            all_props = ""
+            if v.get("all_properties"):
+                all_props = "; `systemctl show --all` prints %d of them for %s" % (
+                    v["all_properties"],
+                    v["all_properties_of"],
+                )
             lines.append(
-                "- Fewer properties do not make `systemctl show` cheaper: 3 properties cost %s + %s (systemctl +"
-                " systemd CPU) against %s + %s for the scan's 17. systemctl fetches every property of every unit"
-                " and filters them itself, so the cost follows the number of units shown (%d loaded here), not the"
-                " properties asked for and not the processes."
-                % (ms(few["cpu_s"]), ms(few["pid1_cpu_s"]), ms(full["cpu_s"]), ms(full["pid1_cpu_s"]), a["units"])
+                "- Measured apart, the scan's query over systemd's private socket took %s wall and %s CPU (%s its own"
+                " + %s systemd); its fallback without root, `systemctl show --all -p <%s>`%s, took %s wall"
+                " and %s CPU (%s systemctl + %s systemd): %s times the wall and %s times the CPU. systemctl asks PID"
+                " 1 for every property of every interface of each unit (GetAll%s), so systemd computes them all,"
+                " cgroup memory, CPU, IO and IP counters among them, and systemctl formats them before it keeps the"
+                " ones asked for; the scan asks for the %s it needs per service, one Properties.Get each, after one"
+                " ListUnitsByPatterns call that gives every unit's name and states (%s units listed here; the scan"
+                " keeps the %d loaded services)."
+                % (
+                    ms(bus["wall_s"]),
+                    ms(bus_cpu),
+                    ms(bus["cpu_s"]),
+                    ms(bus["pid1_cpu_s"]),
+                    show_count,
+                    with_version,
+                    ms(full["wall_s"]),
+                    ms(full_cpu),
+                    ms(full["cpu_s"]),
+                    ms(full["pid1_cpu_s"]),
+                    num(full["wall_s"] / bus["wall_s"] if bus["wall_s"] else None),
+                    num(full_cpu / bus_cpu if bus_cpu else None),
+                    all_props,
+                    num(v.get("bus_properties"), "%d"),
+                    num(v.get("bus_units"), "%d"),
+                    a["units"],
+                )
             )
-        if holding and listing and full:
+        if full and few:
+            few_cpu, full_cpu = few["cpu_s"] + few["pid1_cpu_s"], full["cpu_s"] + full["pid1_cpu_s"]
+            figures = (
+                "Id, ControlGroup and MainPID cost %s + %s (systemctl + systemd CPU) against %s + %s for the"
+                " fallback's %s%s"
+                % (
+                    ms(few["cpu_s"]),
+                    ms(few["pid1_cpu_s"]),
+                    ms(full["cpu_s"]),
+                    ms(full["pid1_cpu_s"]),
+                    show_count,
+                    with_version,
+                )
+            )
+            why = (
+                "systemctl filters what GetAll returned, so its cost %s the number of units shown (%d loaded here),"
+                " not the properties asked for and not the processes"
+            )
+            if full_cpu and few_cpu >= 0.8 * full_cpu:
+                lines.append(
+                    "- Through systemctl, fewer properties do not help: %s. %s."
+                    % (figures, why % ("follows", a["units"]))
+                )
+            else:
+                lines.append(
+                    "- Through systemctl, %s: %s times as much in this run. %s; a gap this wide is the machine's"
+                    " load on these medians (load averages above)."
+                    % (
+                        figures,
+                        num(few_cpu / full_cpu if full_cpu else None, "%.2f"),
+                        why % ("should follow", a["units"]),
+                    )
+                )
+        if holding and listing:
             lines.append(
-                "- Fewer units do: the unit list with states (`list-units`) costs %s + %s, and `show` for the %d"
-                " services that hold processes %s + %s. The scan still shows every loaded service: the analysis"
-                " attributes escapes through the `InvocationID` and `ExecMainPID` of units that hold no process any"
-                " more (a process moved out of a unit that then stopped), and only a per-unit query gives those."
+                "- Fewer units would: through systemctl, the unit list with states (`list-units`) costs %s + %s, and"
+                " `show` for the %d services that hold processes %s + %s. The scan still asks about every loaded"
+                " service: the analysis attributes escapes through the `InvocationID` and `ExecMainPID` of units"
+                " that hold no process any more (a process moved out of a unit that then stopped), and only a"
+                " per-unit query gives those."
                 % (
                     ms(listing["cpu_s"]),
                     ms(listing["pid1_cpu_s"]),
@@ -832,9 +958,10 @@ def markdown(s):
         "  share of zombies (Z/N) constant.",
         "- (a) `scan(ScanOptions(backend=...))` from `plugins/module_utils/scan.py`, in a fresh `python3 -I -B`",
         "  per repetition (no bytecode cache, as the cleanup service runs). Wall time (`time.perf_counter`) and",
-        "  CPU (`time.process_time`, plus the `systemctl` children) around the call; peak RSS is",
-        "  `ru_maxrss` of that process after one scan. The whole process (interpreter start, imports) is",
-        "  reported beside it. Zombies are flagged at any age (`min_zombie_age=0`).",
+        "  CPU (`time.process_time`) around the call, with the CPU of systemd (PID 1) answering and of any",
+        "  `systemctl` children (only the fallback starts them, when systemd's private socket is unusable:",
+        "  not root); peak RSS is `ru_maxrss` of that process after one scan. The whole process (interpreter",
+        "  start, imports) is reported beside it. Zombies are flagged at any age (`min_zombie_age=0`).",
         "- (b) `ps -eo pid,ppid,stat,cgroup`, its output read in full; (a) and (b) alternate, repetition by",
         "  repetition, so a noisy moment hits both.",
         "- (c) `tests/bench/runbook.sh`: per loaded service `systemctl show -p MainPID,ControlGroup`, one `ps`,",
@@ -848,8 +975,8 @@ def markdown(s):
         "- (f) at N=%d: the cleanup command as the timer runs it, on the loaded host: the role's launcher in"
         % par["processes"],
         "  `python3 -I -B`, the module_utils compiled at deployment (`compileall`), the default policy; the",
-        "  whole process's wall time, its CPU with its `systemctl` children, plus systemd's (PID 1) CPU;",
-        "  alternated with `ps` (its own pairs, same run).",
+        "  whole process's wall time, its CPU with its children's (`systemctl` on the fallback only), plus",
+        "  systemd's (PID 1) CPU; alternated with `ps` (its own pairs, same run).",
         "",
         "## Machine",
         "",
@@ -870,9 +997,10 @@ def markdown(s):
                 "",
                 "### This run beside the previous one",
                 "",
-                "The previous run (%s, load average %s) is the one this page showed before the"
+                "The previous run (%s, load average %s) is the one before issue 14's changes: the"
                 % (prev["date"], prev["loadavg"]),
-                "scan read the uid only for listed processes and asked systemd while reading /proc; its",
+                "scan now reads the uid only for listed processes, asks systemd in a thread while it reads /proc,",
+                "and asks it over its private socket for the properties it needs only. The previous run's",
                 "whole-process ratios are those issue 14 quotes. Ratios compare figures of one run only; absolute",
                 "times of two runs compare only as far as the machine's load allowed (see both load averages).",
                 "",
@@ -887,15 +1015,23 @@ def markdown(s):
                 "### What-if measurements (same host, same run)",
                 "",
                 "Other ways to read the same sources, measured to weigh an optimisation before making it.",
-                "",
-            ] + variants_tables(s)
+            ]
+            if variant_row(s["main"]["variants"]["systemd"], BUS_ROW):
+                lines += [
+                    "The first row is the scan's own query, run in the probe's process (its CPU is that",
+                    "process's); the second is what the scan runs instead when systemd's private socket is",
+                    "unusable (not root).",
+                ]
+            lines += [""] + variants_tables(s)
     lines += [
         "",
         "## Scaling",
         "",
-        "Time per process (µs/proc) divides by the processes in the table. `systemctl show --all` costs the",
-        "same at every N (it depends on the units, not the processes): the per-process cost the target asks",
-        "to be flat is the /proc table plus the analysis.",
+        "Time per process (µs/proc) divides by the processes in the table. Asking systemd (over its private",
+        "socket; through `systemctl` on the fallback only) does the same work at every N (it depends on the",
+        "units, not the processes); its wall time in its thread overlaps the /proc pass, with which it shares",
+        "the interpreter, and moves with it. The per-process cost the target asks to be flat is the /proc",
+        "table plus the analysis.",
         "",
         scaling_table(s),
         "",
