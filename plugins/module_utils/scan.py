@@ -170,9 +170,10 @@ def scan(options, paths=None, runner=systemd_units.default_runner, clock=None, h
     """Scan the host once: ScanResult with the facts, the process table and the units.
 
     systemd is asked while /proc is read: PID 1 (and systemctl, when not
-    root) does its share of the work on another CPU, and the scan waits for the longer of the two
-    instead of their sum. The /proc paths are read as this process sees them
-    and turned into systemd's (the init.scope prefix) once systemd answered.
+    root) does its share of the work on another CPU, and the scan waits for
+    the longer of the two instead of their sum. The /proc paths are read as
+    this process sees them and turned into systemd's (the init.scope prefix)
+    once systemd answered.
     """
     paths = paths or HostPaths()
     view, pid1_raw = cgroups.read_view(paths.proc_root)

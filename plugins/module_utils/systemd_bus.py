@@ -120,23 +120,32 @@ def _array_elements(strings):
     return b"".join(_padded(part, 4) for part in parts[:-1]) + parts[-1]
 
 
-def method_call(serial, path, interface, member, signature="", body=b""):
-    """A METHOD_CALL message as bytes."""
-    fields = [
-        _header_field(FIELD_PATH, "o", path),
-        _header_field(FIELD_INTERFACE, "s", interface),
-        _header_field(FIELD_MEMBER, "s", member),
-    ]
+def _fields_after_path(interface, member, signature):
+    """The header fields that follow PATH: the same bytes for every call of one kind."""
+    fields = [_header_field(FIELD_INTERFACE, "s", interface), _header_field(FIELD_MEMBER, "s", member)]
     if signature:
         fields.append(_header_field(FIELD_SIGNATURE, "g", signature))
-    array = b"".join(_padded(field, 8) for field in fields[:-1]) + fields[-1]
+    return b"".join(_padded(field, 8) for field in fields[:-1]) + fields[-1]
+
+
+def _message(serial, path, fields_after_path, body):
+    array = _padded(_header_field(FIELD_PATH, "o", path), 8) + fields_after_path
     head = struct.pack("<cBBBIII", b"l", METHOD_CALL, 0, 1, len(body), serial, len(array)) + array
     return _padded(head, 8) + body
 
 
+def method_call(serial, path, interface, member, signature="", body=b""):
+    """A METHOD_CALL message as bytes."""
+    return _message(serial, path, _fields_after_path(interface, member, signature), body)
+
+
+# Thousands of Get calls per scan differ only in serial, path and body: their other fields are marshalled once.
+_GET_FIELDS = _fields_after_path(PROPERTIES, "Get", "ss")
+
+
 def get_property_call(serial, path, interface, name):
     body = _padded(_string(interface), 4) + _string(name)
-    return method_call(serial, path, PROPERTIES, "Get", "ss", body)
+    return _message(serial, path, _GET_FIELDS, body)
 
 
 def list_units_call(serial, patterns):
@@ -198,10 +207,10 @@ class _Reader:
             pos = self.align(pos, 4)
             length = struct.unpack_from(self.order + "I", data, pos)[0]
             pos += 4
-            return bytes(data[pos : pos + length]).decode("utf-8", "replace"), pos + length + 1
+            return data[pos : pos + length].decode("utf-8", "replace"), pos + length + 1
         if code == "g":
             length = data[pos]
-            return bytes(data[pos + 1 : pos + 1 + length]).decode("ascii"), pos + length + 2
+            return data[pos + 1 : pos + 1 + length].decode("ascii"), pos + length + 2
         if code == "v":
             inner, pos = self.value("g", pos)
             return self.value(inner, pos)

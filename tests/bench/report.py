@@ -87,16 +87,20 @@ BUS_ROW = ("D-Bus", "as the scan")  # the scan's own query, over PID 1's private
 FALLBACK_ROW = ("systemctl show --all -p <",)  # what it runs without root (older runs: "..., as the scan>")
 
 
+def _label_has(label, needles):
+    return all(needle in label for needle in needles)
+
+
 def variant_row(rows, needles):
     """The first row whose label holds every one of the needles; None if none does."""
-    return next((r for r in rows if all(needle in r["label"] for needle in needles)), None)
+    return next((r for r in rows if _label_has(r["label"], needles)), None)
 
 
 def _variant_order(label):
     """The scan's query first, then its fallback, then the others as they come."""
-    if all(needle in label for needle in BUS_ROW):
+    if _label_has(label, BUS_ROW):
         return 0
-    return 1 if all(needle in label for needle in FALLBACK_ROW) else 2
+    return 1 if _label_has(label, FALLBACK_ROW) else 2
 
 
 def _variants_summary(raw):
