@@ -5,7 +5,8 @@
 #   make test    run every test and quality gate, in order, with stage times
 #
 # Both install what they need: audit only ansible-core (.venv-audit from requirements.txt), test
-# the Debian packages and the pinned test tools (.venv from requirements-test.txt).
+# the Debian packages and the pinned test tools (.venv from requirements-test.txt). Every pip
+# install takes its exact versions from constraints-test.txt (make constraints-refresh renews it).
 # Other stages can be run alone: make venv | unit | lint | sanity | molecule | molecule-NAME.
 # Makefiles in mk/*.mk add targets (the lab images come from there).
 
@@ -55,7 +56,7 @@ AUDIT_INVENTORY := $(BUILD)/localhost.ini
 INVENTORY ?= $(AUDIT_INVENTORY)
 AUDIT_ARGS ?=
 
-.PHONY: help venv collection-link audit doc unit lint ruff ansible-lint changelog-lint \
+.PHONY: help venv constraints-refresh collection-link audit doc unit lint ruff ansible-lint changelog-lint \
 	sanity get-pip-shim molecule test clean distclean
 
 help:
@@ -67,15 +68,22 @@ help:
 
 venv: $(VENV_STAMP) collection-link
 
-$(VENV_STAMP): requirements-test.txt requirements.txt
+# Every Python package make installs, direct and transitive, at the version this file pins.
+CONSTRAINTS := $(ROOT)/constraints-test.txt
+
+$(VENV_STAMP): requirements-test.txt requirements.txt constraints-test.txt
 	@bash tools/apt-ensure.sh $(APT_PREREQS)
 	@if [[ ! -x "$(VENV)/bin/python" ]]; then \
 		echo "venv: creating $(VENV) with $$($(PYTHON) --version)"; \
 		$(PYTHON) -m venv "$(VENV)"; \
 	fi
-	"$(VENV)/bin/python" -m pip install --quiet -r requirements-test.txt
+	"$(VENV)/bin/python" -m pip install --quiet -c "$(CONSTRAINTS)" -r requirements-test.txt
 	@"$(VENV)/bin/python" -m pip check
 	@touch "$@"
+
+# On purpose only: resolve the requirement files anew on PyPI, rewrite constraints-test.txt, show the diff.
+constraints-refresh:
+	bash tools/refresh-constraints.sh "$(PYTHON)"
 
 collection-link:
 	@mkdir -p "$(dir $(COLLECTION_LINK))"
@@ -85,13 +93,13 @@ collection-link:
 
 # ---------------------------------------------------------------- audit
 
-$(AUDIT_STAMP): requirements.txt
+$(AUDIT_STAMP): requirements.txt constraints-test.txt
 	@bash tools/apt-ensure.sh $(AUDIT_APT_PREREQS)
 	@if [[ ! -x "$(AUDIT_VENV)/bin/python" ]]; then \
 		echo "audit: creating $(AUDIT_VENV) with $$($(PYTHON) --version)"; \
 		$(PYTHON) -m venv "$(AUDIT_VENV)"; \
 	fi
-	"$(AUDIT_VENV)/bin/python" -m pip install --quiet -r requirements.txt
+	"$(AUDIT_VENV)/bin/python" -m pip install --quiet -c "$(CONSTRAINTS)" -r requirements.txt
 	@touch "$@"
 
 $(AUDIT_INVENTORY): Makefile

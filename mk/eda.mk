@@ -20,13 +20,13 @@ EDA_APT := prometheus=prometheus promtool=prometheus prometheus-alertmanager=pro
 
 eda-venv: $(EDA_VENV_STAMP)
 
-$(EDA_VENV_STAMP): $(EDA_REQUIREMENTS)
+$(EDA_VENV_STAMP): $(EDA_REQUIREMENTS) constraints-test.txt
 	@bash tools/apt-ensure.sh $(EDA_APT)
 	@if [[ ! -x "$(EDA_VENV)/bin/python" ]]; then \
 		echo "eda-venv: creating $(EDA_VENV) with $$($(PYTHON) --version)"; \
 		$(PYTHON) -m venv "$(EDA_VENV)"; \
 	fi
-	"$(EDA_VENV)/bin/python" -m pip install --quiet -r $(EDA_REQUIREMENTS)
+	"$(EDA_VENV)/bin/python" -m pip install --quiet -c "$(CONSTRAINTS)" -r $(EDA_REQUIREMENTS)
 	@"$(EDA_VENV)/bin/python" -m pip check
 	@"$(EDA_VENV)/bin/ansible-rulebook" --version | head -n 1
 	@touch "$@"

@@ -125,20 +125,34 @@ def keep(name, text):
 
 
 def run(cmd, env=None, cwd=None, check=True, timeout=1800):
-    """Run a command; on failure the assertion shows its whole output."""
+    """Run a command; on failure the assertion shows its whole output.
+
+    stdout and stderr stay apart: tests parse stdout only, so a warning that a dependency prints on
+    stderr (a deprecation, a locale notice) can never end up inside the JSON or YAML they read.
+    """
     proc = subprocess.run(
         cmd,
         env=env,
         cwd=cwd,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.PIPE,
         text=True,
         timeout=timeout,
         check=False,
     )
     if check:
-        assert proc.returncode == 0, '%s exited %d:\n%s' % (' '.join(map(str, cmd)), proc.returncode, proc.stdout)
+        assert proc.returncode == 0, described(cmd, proc)
     return proc
+
+
+def described(cmd, proc):
+    """A finished command for an assertion message: its exit status, stdout and stderr, each labelled."""
+    return '%s exited %d\n--- stdout:\n%s\n--- stderr:\n%s' % (
+        ' '.join(map(str, cmd)),
+        proc.returncode,
+        proc.stdout,
+        proc.stderr,
+    )
 
 
 def checkout_files():

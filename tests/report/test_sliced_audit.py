@@ -50,7 +50,7 @@ def sliced(tmp_path_factory):
             "reaper_report_dir=slice%d" % idx,
             inventory="slice%d.ini" % idx,
         )
-        assert result.returncode == 0, result.stdout
+        assert result.returncode == 0, result.stdout + result.stderr
         assert "report copied to publisher:%s/slices/%d/report.html" % (published, idx) in result.stdout
     return path, published
 
@@ -87,7 +87,7 @@ def test_each_slice_publishes_a_partial_report(sliced):
 def test_merge_reports_makes_one_report_of_every_slice(sliced):
     path, published = sliced
     result = merge(path, published, "merged")
-    assert result.returncode == 0, result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
     merged = read(path / "merged" / "report.json")
     assert_valid_report(merged)
     assert set(merged["hosts"]) == {"this-machine", "down-host", "broken-host"}
@@ -108,7 +108,7 @@ def test_merging_again_changes_nothing(sliced):
     path, published = sliced
     first = merge(path, published, "again1")
     second = merge(path, published, "again2")
-    assert first.returncode == 0 and second.returncode == 0, second.stdout
+    assert first.returncode == 0 and second.returncode == 0, second.stdout + second.stderr
     assert read(path / "again1" / "report.json") == read(path / "again2" / "report.json")
 
 

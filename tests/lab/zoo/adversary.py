@@ -5,7 +5,9 @@
 #   python3 adversary.py plan PHASE            what PHASE must remove (leaks) and leave alone
 #                                              (keep), from the ground truth and /proc
 #   python3 adversary.py observe PHASE LABEL   /proc and systemd for every PID and unit of the plan
-#   python3 adversary.py trigger PHASE RUN     end the transient worker of RUN; wait until it is a zombie
+#   python3 adversary.py trigger PHASE RUN [MIN_AGE]
+#                                              wait until the transient worker of RUN is MIN_AGE seconds
+#                                              old, end it, wait until it is a zombie
 #   python3 adversary.py release PHASE RUN     let zoo-transient reap that worker; wait until it has
 #   python3 adversary.py wait-spacing PHASE RUN SECONDS
 #                                              sleep until SECONDS after observation run<RUN>-after
@@ -144,9 +146,22 @@ def observe(phase, label):
     return {"label": label, "boottime": record["boottime"]}
 
 
-def trigger(phase, run):
+def _wait_until_old(pid, min_age):
+    """Wait until PID has lived MIN_AGE seconds: point 3 needs a zombie whose process is old enough
+    to count by start time, and how soon a run comes after the zoo started depends on the machine."""
+    deadline = time.monotonic() + float(min_age) + 30
+    while True:
+        probe = zoo_probe.probe(pid)
+        if not probe["exists"] or probe["age_s"] >= float(min_age):
+            return probe
+        if time.monotonic() > deadline:
+            raise RuntimeError("transient worker %d is still younger than %ss: %r" % (pid, min_age, probe))
+        time.sleep(min(1.0, float(min_age) - probe["age_s"] + 0.05))
+
+
+def trigger(phase, run, min_age="0"):
     pid = _load(phase, "plan")["transient_workers"][int(run) - 1]
-    before = zoo_probe.probe(pid)
+    before = _wait_until_old(pid, min_age)
     if not before["exists"] or before["stat"]["state"] == "Z":
         raise RuntimeError("transient worker %d is not running before the trigger: %r" % (pid, before))
     os.kill(pid, signal.SIGTERM)
