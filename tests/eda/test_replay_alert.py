@@ -12,7 +12,10 @@ import sys
 import pytest
 from alert_inputs import ALERT, HOST, alert_json, ansible_env, dump, payloads, valid_labels, write_inventory
 
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+# Another ansible-core line: REAPER_ANSIBLE_PLAYBOOK=/path/to/venv/bin/ansible-playbook
+ANSIBLE_PLAYBOOK = os.environ.get(
+    "REAPER_ANSIBLE_PLAYBOOK", os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+)
 
 
 def replay(tmp_path, *extra):
@@ -46,7 +49,9 @@ def test_injected_file_is_refused_and_nothing_runs(tmp_path, kind):
     assert "The alert must carry labels alertname" in output
     # the refusal names what the file holds, as it is: read, not rendered
     for field in ("alertname", "host", "unit"):
-        assert "%s=%s" % (field, json.dumps(labels[field])) in output, output
+        shown = "%s=%s" % (field, json.dumps(labels[field]))
+        # ansible-core 2.19 prints the message as it is, earlier lines inside the result's JSON
+        assert shown in output or json.dumps(shown)[1:-1] in output, output
     assert "Run reaper.systemd.reap" not in output
     # the fields are shown JSON-escaped: no raw control character reaches the output
     assert "\x1b" not in output and "\u202e" not in output

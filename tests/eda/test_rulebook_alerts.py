@@ -39,7 +39,11 @@ class Rulebook:
             json.dump(variables, handle)
         argv = [RULEBOOK_BIN, "--rulebook", "reaper.systemd.reaper_alerts", "--inventory"]
         argv += [write_inventory(os.path.join(work, "inventory")), "--vars", vars_file, "-v"]
-        env = ansible_env(os.path.join(EDA_VENV, "bin"))
+        # REAPER_EDA_ANSIBLE_BIN=/path/to/venv/bin: the playbook runs with that venv's ansible-core line
+        path = os.pathsep.join(
+            p for p in (os.environ.get("REAPER_EDA_ANSIBLE_BIN"), os.path.join(EDA_VENV, "bin")) if p
+        )
+        env = ansible_env(path)
         self.proc = Process("ansible-rulebook", argv, os.path.join(work, "ansible-rulebook.log"), env=env)
 
     def wait_listening(self, deadline_s=120):
