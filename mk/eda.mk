@@ -7,6 +7,8 @@
 #                   posts it to ansible-rulebook, which restarts the unit through
 #                   reaper.systemd.remediate_alert; the alert resolves. Prints the timeline; fails if a
 #                   step does not happen in time (tests/eda/loop.py, docs/testing.md "The alert loop").
+#   make eda-alerts the alert path's checks with the real ansible-rulebook and webhook, no lab host
+#                   (tests/eda/test_*.py; docs/alerts.md "Alerts are data" and "Floods").
 #
 # Installs what it needs from Debian (prometheus, prometheus-alertmanager, the Java runtime) and PyPI.
 
@@ -42,3 +44,14 @@ eda-loop: venv collection-link lab-images eda-venv
 # packages are installed before the lanes start (TEST_APT).
 EXTRA_TEST_STAGES += eda-loop
 TEST_APT += $(EDA_APT)
+
+# The alert path with the real ansible-rulebook and its webhook on 127.0.0.1 (tests/eda/test_*.py, about a
+# minute, no lab host): alerts whose fields try to run code, forge output lines or widen the scope never
+# start a playbook and nothing they carry runs; a valid alert runs; a flood of made-up alert names costs no
+# run; the manual replay (-e reaper_alert_file=FILE) refuses such files and the alert given as an extra var.
+.PHONY: eda-alerts
+eda-alerts: venv collection-link eda-venv
+	REAPER_EDA_VENV="$(EDA_VENV)" python -m pytest tests/eda -p no:cacheprovider -n 2 --dist loadfile \
+		--basetemp="$(BUILD)/eda-alerts" $(PYTEST_ARGS)
+
+EXTRA_TEST_STAGES += eda-alerts

@@ -12,9 +12,11 @@
 #
 # Starts Prometheus, Alertmanager and ansible-rulebook as plain processes (no systemd here), watches
 # each step through their APIs, their logs and the lab host, prints the timeline with times and exits 1
-# if a step did not happen before its deadline. The processes it started are stopped whatever happens
-# (SIGTERM to each one's process group, then SIGKILL). The lab host is brought up and removed by
-# tests/eda/run-loop.sh (molecule scenario eda_loop). Python standard library only.
+# if a step did not happen before its deadline. Last, alerts whose labels try to run code go through
+# Alertmanager's API to the rulebook: no playbook may start for them, and nothing they carry may run.
+# The processes it started are stopped whatever happens (SIGTERM to each one's process group, then
+# SIGKILL). The lab host is brought up and removed by tests/eda/run-loop.sh (molecule scenario eda_loop).
+# Python standard library only.
 #
 #   python3 tests/eda/loop.py --host reaper-eda-loop --node-exporter 127.0.0.1:19110 \
 #       --rules build/eda-loop/rules.yml --eda-venv .venv-eda --workdir build/eda-loop/run
@@ -578,7 +580,45 @@ def run_loop(args, timeline, procs, ports, token):
     else:
         missing.append("throttle")
         timeline.missing("throttle: one run for repeated firing events", detail + " (want 200, >= 2 events, 1 run)")
+    missing.extend(injected_through_alertmanager(args, timeline, rulebook, am))
     return missing
+
+
+def injected_through_alertmanager(args, timeline, rulebook, am):
+    """Alertmanager's API takes alerts from anyone who reaches it: labels that try to run code on this machine
+    travel the whole way to the rulebook, which must start no playbook for them (docs/alerts.md)."""
+    name = "injected labels via Alertmanager: no playbook, nothing ran"
+    marker = os.path.join(os.path.abspath(args.workdir), "injected-marker")
+    code = '{{ lookup("pipe", "id > %s") }}' % marker
+    alerts = [
+        {"labels": {"alertname": ALERT + code, "host": args.host, "unit": UNIT}},
+        {"labels": {"alertname": ALERT, "host": args.host + code, "unit": UNIT}},
+        {"labels": {"alertname": ALERT, "host": args.host, "unit": UNIT + "\n" + code}},
+    ]
+    posted = time.time()
+    plays_before = sum(1 for _w, t in rulebook.snapshot() if PLAY_START in t)
+    status, _body = http(
+        am + "/api/v2/alerts", data=json.dumps(alerts).encode(), headers={"Content-Type": "application/json"}
+    )
+
+    def arrived():
+        events = sum(1 for w, t in rulebook.snapshot() if w >= posted and FIRING_EVENT.search(t))
+        return events if events >= len(alerts) else None
+
+    events = wait_for(name, 90, arrived, {"ansible-rulebook": rulebook}) or 0
+    time.sleep(10)
+    plays = sum(1 for _w, t in rulebook.snapshot() if PLAY_START in t) - plays_before
+    detail = "%d alerts posted to Alertmanager (answered %d), %d firing events reached the rulebook, " % (
+        len(alerts),
+        status,
+        events,
+    )
+    detail += "%d playbook run(s), marker %s" % (plays, "WRITTEN" if os.path.exists(marker) else "absent")
+    if status == 200 and events >= len(alerts) and plays == 0 and not os.path.exists(marker):
+        timeline.mark(name, detail)
+        return []
+    timeline.missing(name, detail + " (want 200, >= %d events, 0 runs, marker absent)" % len(alerts))
+    return [name]
 
 
 def main():
