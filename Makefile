@@ -127,7 +127,7 @@ PYTEST_PATHS := tests/unit
 
 unit: venv
 	@for d in $(PYTEST_PATHS); do if [[ ! -e $$d ]]; then echo "unit: $$d is missing" >&2; exit 1; fi; done
-	@rc=0; python -m pytest $(PYTEST_PATHS) -p no:cacheprovider --basetemp="$(BUILD)/pytest/unit" $(PYTEST_ARGS) || rc=$$?; \
+	@mkdir -p "$(BUILD)/pytest"; rc=0; python -m pytest $(PYTEST_PATHS) -p no:cacheprovider --basetemp="$(BUILD)/pytest/unit" $(PYTEST_ARGS) || rc=$$?; \
 	if [[ $$rc -eq 5 ]]; then echo "unit: pytest collected no test: that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 
