@@ -242,6 +242,19 @@ def _podman(*args, env, check=True, timeout=300):
     return run(['podman', *args], env=env, check=check, timeout=timeout)
 
 
+def _wait_in(name, env, what, script, timeout=120):
+    """Run the shell SCRIPT in container NAME until it exits 0 and return its stdout; fail naming
+    WHAT after TIMEOUT seconds. Lab preconditions are waited for, never assumed from how long the
+    steps before them took (that depends on the machine and on what else runs on it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = _podman('exec', name, 'sh', '-c', script, env=env, check=False)
+        if proc.returncode == 0:
+            return proc.stdout.strip()
+        assert time.monotonic() < deadline, 'no %s after %d s:\n%s' % (what, timeout, described(proc.args, proc))
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope='session')
 def systemd_host(user_env, play_dir):
     """A lab container running systemd 252 as PID 1, with a service of its own (myapp) whose
@@ -254,14 +267,12 @@ def systemd_host(user_env, play_dir):
         env=user_env,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        state = ''
-        while time.monotonic() < deadline:
-            state = _podman('exec', name, 'systemctl', 'is-system-running', env=user_env, check=False).stdout.strip()
-            if state in ('running', 'degraded'):
-                break
-            time.sleep(1)
-        assert state in ('running', 'degraded'), 'systemd in %s did not come up: %r' % (name, state)
+        _wait_in(
+            name,
+            user_env,
+            'systemd running in %s' % name,
+            'state=$(systemctl is-system-running); echo "$state"; [ "$state" = running ] || [ "$state" = degraded ]',
+        )
         unit = (
             '[Unit]\nDescription=an application of the user\n'
             # A short stop timeout: under podman on cgroup v1 a restart after a change to KillMode=mixed
@@ -279,8 +290,18 @@ def systemd_host(user_env, play_dir):
         )
         _podman('exec', name, 'systemctl', 'daemon-reload', env=user_env)
         _podman('exec', name, 'systemctl', 'start', 'myapp.service', env=user_env)
+        # The shell forks its worker, then execs the main sleep: only then may the restart come.
+        worker = _wait_in(
+            name,
+            user_env,
+            "myapp's worker",
+            'main=$(systemctl show -p MainPID --value myapp.service); '
+            '[ "$(cat /proc/$main/comm)" = sleep ] && pgrep -P "$main" -x sleep',
+        )
         # KillMode=process: the restart leaves the first invocation's worker behind (a survivor).
         _podman('exec', name, 'systemctl', 'restart', 'myapp.service', env=user_env)
+        # reap plans only for processes older than 1 s at its scan (a PID reused within a clock tick).
+        _wait_in(name, user_env, "myapp's survivor %s 2 s old" % worker, '[ "$(ps -o etimes= -p %s)" -ge 2 ]' % worker)
         leader = _podman('inspect', '-f', '{{.State.Pid}}', name, env=user_env).stdout.strip()
         inventory = play_dir / 'lab.ini'
         inventory.write_text(

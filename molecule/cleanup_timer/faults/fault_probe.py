@@ -15,7 +15,8 @@
 #   "config", "policy"        write the policy (JSON, root, 0644) to the config file
 #   "state_content" | "state_symlink"   write the state file, or make it a symlink
 #   "victim": {path, content} write a file the cleanup must never touch
-#   "leftover": UNIT          start and stop UNIT (KillMode=process): its left-overs
+#   "leftover": UNIT          start and stop UNIT (KillMode=process): its left-overs, once
+#                             older than the cleanup's minimum age of a target
 #   "leftovers_known": [...]  left-overs of an earlier step, to report whether they live
 #   "factories": [UNIT...]    start UNIT afresh and wait until its main process holds zombies
 #   "pre_sh": SCRIPT          run with bash -euo pipefail before the cleanup
@@ -38,6 +39,14 @@ import sys
 import time
 
 IDENTIFIERS = ("reaper-systemd", "reaper-cleanup")
+# Bound on each wait for the lab (a unit's processes, zombies, a journal line): a loaded 2-core
+# machine can take seconds; a wait ends as soon as its condition holds.
+WAIT_S = 60.0
+# The cleanup acts only on a process older than 1 s at its scan (remediation.MIN_CANDIDATE_AGE_S:
+# a PID reused within a clock tick could impersonate a younger one). A step's left-overs are
+# waited for until they are older than that, with a margin: how soon the run comes after they
+# started depends on the machine.
+CANDIDATE_AGE_S = 2.0
 
 
 def sh(argv, timeout=600):
@@ -84,13 +93,39 @@ def journal(after):
     return entries
 
 
-def starttime(pid):
+def stat(pid):
+    """(comm, fields from field 3 on) of /proc/PID/stat, or None when PID is gone."""
     try:
         with open("/proc/%d/stat" % pid) as handle:
             raw = handle.read()
     except OSError:
         return None
-    return int(raw[raw.rindex(")") + 2 :].split()[19])
+    return raw[raw.index("(") + 1 : raw.rindex(")")], raw[raw.rindex(")") + 2 :].split()
+
+
+def starttime(pid):
+    found = stat(pid)
+    return int(found[1][19]) if found else None
+
+
+def age_s(pid):
+    """Seconds PID has lived (CLOCK_BOOTTIME, what /proc counts start times in), None when gone."""
+    start = starttime(pid)
+    if start is None:
+        return None
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - start / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for(what, probe, timeout=WAIT_S):
+    """PROBE's first true value; exits with WHAT and the last value after TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SystemExit("no %s after %g s (last seen: %r)" % (what, timeout, value))
+        time.sleep(0.1)
 
 
 def in_cgroup_of(unit):
@@ -107,12 +142,35 @@ def in_cgroup_of(unit):
     return sorted(pids, key=lambda p: p["pid"])
 
 
+def systemctl(verb, unit):
+    rc, _out, err = sh(["systemctl", verb, unit])
+    if rc != 0:
+        raise SystemExit("systemctl %s %s failed: %s" % (verb, unit, err))
+
+
 def leftover(unit):
-    for verb in ("start", "stop"):
-        rc, _out, err = sh(["systemctl", verb, unit])
-        if rc != 0:
-            raise SystemExit("systemctl %s %s failed: %s" % (verb, unit, err))
-    return in_cgroup_of(unit)
+    """Start and stop UNIT (KillMode=process): its left-overs, once old enough for the cleanup.
+
+    A fault unit's shell forks its left-over and execs sleep; systemd reports a Type=exec unit
+    started once the shell is exec'd, so the stop waits until both are sleeps."""
+    systemctl("start", unit)
+
+    def settled():
+        procs = in_cgroup_of(unit)
+        comms = [(stat(p["pid"]) or ("gone",))[0] for p in procs]
+        return len(procs) >= 2 and set(comms) == {"sleep"}
+
+    wait_for("two sleeps in %s" % unit, settled)
+    systemctl("stop", unit)
+    procs = in_cgroup_of(unit)
+    if not procs:
+        raise SystemExit("stopping %s left no process behind" % unit)
+    wait_for(
+        "left-overs of %s older than %g s" % (unit, CANDIDATE_AGE_S),
+        lambda: all((age_s(p["pid"]) or 0) >= CANDIDATE_AGE_S for p in procs),
+        timeout=CANDIDATE_AGE_S + WAIT_S,
+    )
+    return procs
 
 
 def alive(procs):
@@ -129,36 +187,27 @@ def factory(unit, marker_dir):
     rc, _out, err = sh(["systemctl", "start", unit])
     if rc != 0:
         raise SystemExit("systemctl start %s failed: %s" % (unit, err))
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def zombies():
         main_pid = int(service_show(unit).get("MainPID") or 0)
-        zombies = [p for p in children(main_pid) if state_of(p) == "Z"]
-        if zombies:
-            return len(zombies)
-        time.sleep(0.1)
-    raise SystemExit("%s holds no zombie after 20 s" % unit)
+        return len([p for p in children(main_pid) if state_of(p) == "Z"])
+
+    return wait_for("zombie of the main process of %s" % unit, zombies)
 
 
 def children(ppid):
     out = []
     for path in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            with open(path) as handle:
-                raw = handle.read()
-        except OSError:
-            continue
-        if int(raw[raw.rindex(")") + 2 :].split()[1]) == ppid:
-            out.append(int(path.split("/")[2]))
+        pid = int(path.split("/")[2])
+        found = stat(pid)
+        if found and int(found[1][1]) == ppid:
+            out.append(pid)
     return out
 
 
 def state_of(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            raw = handle.read()
-    except OSError:
-        return None
-    return raw[raw.rindex(")") + 2 :].split()[0]
+    found = stat(pid)
+    return found[1][0] if found else None
 
 
 def bash(script):
@@ -213,7 +262,7 @@ def service_show(service):
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
-def wait_for_entry(after, message_id, pid, timeout=60):
+def wait_for_entry(after, message_id, pid, timeout=2 * WAIT_S):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for entry in journal(after):
@@ -278,7 +327,7 @@ def run_service(spec, result, mark):
         result["killed_pid"] = main_pid
         if main_pid > 1:
             os.kill(main_pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + WAIT_S
         while service_show(service).get("ActiveState") in ("activating", "deactivating"):
             if time.monotonic() > deadline:
                 break

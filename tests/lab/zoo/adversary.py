@@ -146,26 +146,15 @@ def observe(phase, label):
     return {"label": label, "boottime": record["boottime"]}
 
 
-def _wait_until_old(pid, min_age):
-    """Wait until PID has lived MIN_AGE seconds: point 3 needs a zombie whose process is old enough
-    to count by start time, and how soon a run comes after the zoo started depends on the machine."""
-    deadline = time.monotonic() + float(min_age) + 30
-    while True:
-        probe = zoo_probe.probe(pid)
-        if not probe["exists"] or probe["age_s"] >= float(min_age):
-            return probe
-        if time.monotonic() > deadline:
-            raise RuntimeError("transient worker %d is still younger than %ss: %r" % (pid, min_age, probe))
-        time.sleep(min(1.0, float(min_age) - probe["age_s"] + 0.05))
-
-
 def trigger(phase, run, min_age="0"):
     pid = _load(phase, "plan")["transient_workers"][int(run) - 1]
-    before = _wait_until_old(pid, min_age)
+    # Point 3 needs a zombie whose process is old enough to count by start time; how soon a
+    # run comes after the zoo started depends on the machine, so the lab waits for it.
+    before = zoo_probe.wait_older([pid], min_age)[pid]
     if not before["exists"] or before["stat"]["state"] == "Z":
         raise RuntimeError("transient worker %d is not running before the trigger: %r" % (pid, before))
     os.kill(pid, signal.SIGTERM)
-    stat = zoolib.wait_for_state(pid, "Z", timeout=10)
+    stat = zoolib.wait_for_state(pid, "Z")
     record = {"pid": pid, "age_s_at_trigger": before["age_s"], "uid": before["uid"], "state": stat["state"]}
     _save(phase, "trigger%s" % run, record)
     return record
@@ -176,10 +165,10 @@ def release(phase, run):
     path = os.path.join(zoolib.TRUTH_DIR, "%s.release-%d" % (TRANSIENT, pid))
     with open(path, "w", encoding="utf-8"):
         pass
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + zoolib.WAIT_S
     while zoolib.read_stat(pid) is not None:
         if time.monotonic() > deadline:
-            raise RuntimeError("zoo-transient did not reap worker %d within 30s of its release" % pid)
+            raise RuntimeError("zoo-transient did not reap worker %d within %gs of its release" % (pid, zoolib.WAIT_S))
         time.sleep(0.1)
     return {"pid": pid, "reaped": True}
 

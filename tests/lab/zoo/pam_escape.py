@@ -14,7 +14,7 @@ NAME = "zoo-pam-escape"
 USER = os.environ.get("ZOO_USER", "zoo")
 
 
-def find_descendant(root, comm, timeout=55.0):
+def find_descendant(root, comm, timeout=zoolib.WAIT_S):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         todo = [root]

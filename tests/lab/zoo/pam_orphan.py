@@ -20,10 +20,10 @@ def main():
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         check=True,
-        timeout=60,
+        timeout=2 * zoolib.WAIT_S,
     ).stdout
     orphan = int(out.decode().strip().splitlines()[-1])
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + zoolib.WAIT_S
     while True:
         stat = zoolib.read_stat(orphan)
         if stat is not None and stat["comm"] == "sleep" and stat["ppid"] != os.getpid():

@@ -13,7 +13,7 @@ NAME = "zoo-scope-escape"
 
 def main():
     child = subprocess.Popen(["systemd-run", "--scope", "--quiet", "/bin/sleep", "1000000"], stdin=subprocess.DEVNULL)
-    zoolib.wait_for_exec(child.pid, "sleep", timeout=30)
+    zoolib.wait_for_exec(child.pid, "sleep")
     cgroups = zoolib.cgroup_lines(child.pid)
     scope = None
     for line in cgroups:

@@ -4,7 +4,9 @@
 # (waitid with WNOWAIT leaves the child a zombie) and reaps it when the lab says so
 # (the file <truth dir>/zoo-transient.release-<PID> appears: right after the cleanup run
 # it must survive, so the zombie spans the whole run whatever the machine's load), or
-# after ZOO_ZOMBIE_HOLD seconds at most: a busy parent that is slow to wait(). The
+# after ZOO_ZOMBIE_HOLD seconds at most: a busy parent that is slow to wait(). The hold is
+# only a backstop for a lab run that stopped before releasing it: a cleanup run on a loaded
+# machine can take minutes, and the zombie must not be reaped under it. The
 # zombie's process age is the worker's (minutes), its time as a zombie seconds: a
 # cleanup that judges zombies by process age restarts this healthy unit; one that judges
 # by observed zombie time never does.
@@ -16,7 +18,7 @@ import zoolib
 
 NAME = "zoo-transient"
 WORKERS = int(os.environ.get("ZOO_WORKERS", "6"))
-HOLD = float(os.environ.get("ZOO_ZOMBIE_HOLD", "120"))
+HOLD = float(os.environ.get("ZOO_ZOMBIE_HOLD", "900"))
 
 
 def release_path(pid):

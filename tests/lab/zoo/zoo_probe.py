@@ -14,6 +14,15 @@
 #   python3 zoo_probe.py --wait-current SECONDS UNIT...
 #                                   wait until each UNIT's ground truth (UNIT without
 #                                   .service) was written by its current invocation
+#   python3 zoo_probe.py --wait-older SECONDS PID...
+#                                   wait until every PID has lived SECONDS (by its start
+#                                   time in /proc); prints their /proc evidence
+#   python3 zoo_probe.py --wait-until EPOCH
+#                                   sleep until the wall clock reads EPOCH (seconds since
+#                                   1970), at most an hour
+# A lab precondition that takes time (a process old enough, a zombie seen long enough) is
+# waited for here, never assumed from how long the steps before it took: how fast those
+# are depends on the machine and on what else runs on it.
 import glob
 import json
 import os
@@ -122,6 +131,31 @@ def wait_current(timeout, names):
         return 1
     sys.stdout.write("ground truth current for %d units\n" % len(names))
     return 0
+
+
+def wait_older(pids, seconds, slack=60.0):
+    """Wait until every PID has lived SECONDS; return {pid: probe}. A PID that is gone ends
+    the wait (its probe says so: the caller decides); SECONDS + SLACK without it raises."""
+    seconds = float(seconds)
+    deadline = time.monotonic() + seconds + slack
+    while True:
+        probes = dict((pid, probe(pid)) for pid in pids)
+        young = [p for p in probes.values() if p["exists"] and p["age_s"] < seconds]
+        if not young:
+            return probes
+        if time.monotonic() > deadline:
+            raise RuntimeError("still younger than %gs after waiting %gs: %r" % (seconds, seconds + slack, young))
+        time.sleep(min(1.0, seconds - min(p["age_s"] for p in young) + 0.05))
+
+
+def wait_until(epoch, longest=3600.0):
+    """Sleep until time.time() >= EPOCH; refuse a wait longer than LONGEST (a wrong mark)."""
+    left = float(epoch) - time.time()
+    if left > longest:
+        raise RuntimeError("refusing to wait %.0fs (more than %gs) for %s" % (left, longest, epoch))
+    if left > 0:
+        time.sleep(left)
+    return {"until": float(epoch), "waited_s": round(max(left, 0.0), 1)}
 
 
 def truth():
@@ -234,6 +268,19 @@ def main(argv):
         return wait(float(argv[1]), argv[2:])
     if argv[:1] == ["--wait-current"]:
         return wait_current(float(argv[1]), argv[2:])
+    if argv[:1] == ["--wait-older"]:
+        probes = wait_older([int(pid) for pid in argv[2:]], argv[1])
+        gone = sorted(pid for pid, p in probes.items() if not p["exists"])
+        json.dump(dict((str(pid), p) for pid, p in probes.items()), sys.stdout, indent=1, sort_keys=True)
+        sys.stdout.write("\n")
+        if gone:
+            sys.stderr.write("gone before they were %ss old: %s\n" % (argv[1], " ".join(map(str, gone))))
+            return 1
+        return 0
+    if argv[:1] == ["--wait-until"]:
+        json.dump(wait_until(argv[1]), sys.stdout)
+        sys.stdout.write("\n")
+        return 0
     if argv[:1] == ["--units"]:
         json.dump(units(argv[1:]), sys.stdout, indent=1, sort_keys=True)
         sys.stdout.write("\n")

@@ -62,7 +62,13 @@ def read_stat(pid):
     }
 
 
-def wait_for_state(pid, states, timeout=10.0):
+# Bounds for waits on the lab's own processes: generous, because a 2-core machine loaded by
+# other work can take seconds to schedule a fork or an exec; a wait returns as soon as the
+# condition holds, so the bound costs nothing on a fast machine.
+WAIT_S = 60.0
+
+
+def wait_for_state(pid, states, timeout=WAIT_S):
     """Wait until PID is in one of STATES (e.g. 'Z'); raise if it never gets there."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -98,7 +104,7 @@ def children_of(pid):
     return sorted(found)
 
 
-def wait_for_exec(pid, comm, timeout=10.0):
+def wait_for_exec(pid, comm, timeout=WAIT_S):
     """Wait until PID runs a program whose comm is COMM (after fork+exec)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
