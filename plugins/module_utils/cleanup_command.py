@@ -32,7 +32,7 @@ import os
 import sys
 import time
 
-from . import cleanup_memory, cleanup_state, prom_textfile, remediation, remediation_executor, unit_names
+from . import cleanup_memory, cleanup_state, prom_textfile, remediation, remediation_executor, safe_text, unit_names
 from .cleanup_config import CONFIG_PATH, ConfigError, load_config
 from .cleanup_lock import CleanupLock, LockHeld
 from .journal import Journal
@@ -51,7 +51,13 @@ EXIT_STATE_NOT_SAVED = 4
 
 
 def _out(text):
-    sys.stdout.write('%s\n' % text)
+    """One line on stdout: under systemd it becomes one journal entry, so untrusted text is escaped."""
+    sys.stdout.write('%s\n' % safe_text.clean(text))
+
+
+def _err(text):
+    """One line on stderr ("reaper-cleanup: " + text), escaped like ``_out``."""
+    sys.stderr.write('reaper-cleanup: %s\n' % safe_text.clean(text))
 
 
 def _parser():
@@ -80,21 +86,21 @@ def _check_deployment(path):
     try:
         from . import cleanup_config
     except ImportError as exc:
-        sys.stderr.write('reaper-cleanup: --check-deployment is not available: %s\n' % exc)
+        _err('--check-deployment is not available: %s' % exc)
         return EXIT_CONFIG
     try:
         with open(path) as handle:
             data = json.load(handle)
     except (IOError, OSError) as exc:
-        sys.stderr.write('reaper-cleanup: configuration error: cannot read %s: %s\n' % (path, exc))
+        _err('configuration error: cannot read %s: %s' % (path, exc))
         return EXIT_CONFIG
     except ValueError as exc:
-        sys.stderr.write('reaper-cleanup: configuration error: %s is not valid JSON: %s\n' % (path, exc))
+        _err('configuration error: %s is not valid JSON: %s' % (path, exc))
         return EXIT_CONFIG
     try:
         cleanup_config.check_deployment(data)
     except (cleanup_config.ConfigError, ValueError, TypeError) as exc:
-        sys.stderr.write('reaper-cleanup: configuration error: %s\n' % exc)
+        _err('configuration error: %s' % exc)
         return EXIT_CONFIG
     _out('reaper-cleanup: %s is a valid deployment' % path)
     return EXIT_OK
@@ -108,7 +114,7 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
     try:
         policy, extra = load_config(args.config)
     except ConfigError as exc:
-        sys.stderr.write('reaper-cleanup: configuration error: %s\n' % exc)
+        _err('configuration error: %s' % exc)
         return EXIT_CONFIG
     if args.check_config:
         _out('reaper-cleanup: %s is valid' % args.config)
@@ -116,7 +122,7 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
     for unit in args.unpark:
         problem = unit_names.check_pattern(unit, allow_glob=False)
         if problem:
-            sys.stderr.write('reaper-cleanup: configuration error: --unpark %r: %s\n' % (unit, problem))
+            _err('configuration error: --unpark %r: %s' % (unit, problem))
             return EXIT_CONFIG
     if args.dry_run:
         policy.dry_run = True
@@ -131,7 +137,7 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
         # permission: refuse with the reason instead of a traceback, and touch nothing
         message = 'cannot take the lock %s: %s: nothing done' % (extra['lock_path'], exc)
         journal.log('run_summary', 'reaper-cleanup: %s' % message, priority='err')
-        sys.stderr.write('reaper-cleanup: %s\n' % message)
+        _err(message)
         return EXIT_CONFIG
     try:
         if args.unpark or args.unpark_all:
@@ -145,8 +151,8 @@ def _unpark(units, every, extra, journal):
     """Reset parking (and back-off) under the lock; the state must be sound."""
     state, problem = cleanup_memory.load_state(extra['state_path'])
     if problem is not None:
-        sys.stderr.write(
-            'reaper-cleanup: state %s is unusable (%s: %s): nothing unparked, the file is left as it is\n'
+        _err(
+            'state %s is unusable (%s: %s): nothing unparked, the file is left as it is'
             % (extra['state_path'], problem.kind, problem.message)
         )
         return EXIT_STATE_PROBLEM
@@ -159,7 +165,7 @@ def _unpark(units, every, extra, journal):
     try:
         cleanup_state.save(state, extra['state_path'])
     except OSError as exc:
-        sys.stderr.write('reaper-cleanup: cannot save state %s: %s: nothing unparked\n' % (extra['state_path'], exc))
+        _err('cannot save state %s: %s: nothing unparked' % (extra['state_path'], exc))
         return EXIT_STATE_NOT_SAVED
     for unit in done:
         journal.log('unparked', 'reaper-systemd: %s unparked by an operator' % unit, unit=unit, priority='notice')
@@ -190,7 +196,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
             problem.message,
         )
         journal.log('state_problem', 'reaper-cleanup: %s' % message, reason=problem.kind, priority='warning')
-        sys.stderr.write('reaper-cleanup: warning: %s\n' % message)
+        _err('warning: %s' % message)
     paused = bool(extra.get('pause_path')) and os.path.lexists(extra['pause_path'])
     if paused:
         journal.log(
@@ -245,7 +251,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
         try:
             cleanup_state.save(state, state_path)
         except OSError as exc:
-            sys.stderr.write('reaper-cleanup: cannot save state %s: %s\n' % (state_path, exc))
+            _err('cannot save state %s: %s' % (state_path, exc))
     if extra.get('textfile_dir'):
         try:
             prom_textfile.write(
@@ -266,7 +272,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
                 ),
             )
         except OSError as exc:
-            sys.stderr.write('reaper-cleanup: cannot write metrics to %s: %s\n' % (extra['textfile_dir'], exc))
+            _err('cannot write metrics to %s: %s' % (extra['textfile_dir'], exc))
     if as_json:
         _out(
             json.dumps(
@@ -286,7 +292,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
     if problem is not None:
         return EXIT_STATE_PROBLEM
     if write_ahead_error is not None:
-        sys.stderr.write('reaper-cleanup: state not saved before an action: %s\n' % write_ahead_error)
+        _err('state not saved before an action: %s' % write_ahead_error)
         return EXIT_STATE_NOT_SAVED
     failed = [r for r in results if r['result'] in (remediation_executor.FAILED, remediation_executor.TIMEOUT)]
     return EXIT_ACTION_FAILED if failed else EXIT_OK

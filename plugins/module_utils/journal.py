@@ -17,6 +17,8 @@ import socket
 import struct
 import sys
 
+from .safe_text import clean
+
 __metaclass__ = type
 
 JOURNAL_SOCKET = '/run/systemd/journal/socket'
@@ -84,6 +86,7 @@ class Journal:
         }
         for key, value in extra.items():
             fields['REAPER_' + key.upper()] = value
+        fields = dict((k, clean(v) if isinstance(v, str) else v) for k, v in fields.items())
         self.sent.append(dict((k, v) for k, v in fields.items() if v is not None))
         if self.available():
             try:
@@ -91,9 +94,9 @@ class Journal:
                 return 'journal'
             except OSError:
                 pass
-        line = '%s[%d]: %s' % (IDENTIFIER, os.getpid(), message)
+        line = '%s[%d]: %s' % (IDENTIFIER, os.getpid(), fields['MESSAGE'])
         if reason:
-            line += ' (reason: %s)' % reason
+            line += ' (reason: %s)' % fields['REASON']
         try:
             self.stream.write(line + '\n')
             self.stream.flush()

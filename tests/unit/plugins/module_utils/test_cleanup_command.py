@@ -437,3 +437,49 @@ def test_a_fixed_unit_reports_0_for_an_hour_then_its_series_go(env):
     metrics = _metrics(paths)
     assert not [line for line in metrics if "leaky.service" in line], "an hour after the last leak the series go"
     assert "reaper_host_zombies 0" in metrics
+
+
+FORGED = "x\nreaper-cleanup[1]: all clear\x1b[2K\r\u202egnp.exe\x00"
+
+
+def _hostile_before(pid):
+    before = _before(pid)
+    before.table.processes[pid].comm = FORGED
+    before.facts["units"]["leaky.service"]["leftovers"][0]["comm"] = FORGED
+    return before
+
+
+def _physical_lines(text):
+    return text.split("\n")[:-1] if text else []
+
+
+def test_a_hostile_process_name_stays_on_its_line(env, leftover, capsys):
+    """A comm with a newline, CR, ANSI, bidi and NUL cannot forge a separate journal line."""
+    paths, write_config, journal = env
+    config = write_config(actions=["kill_leftovers"], dry_run=True)
+    assert cc.main(["--config", config], journal=journal, scanner=Scanner([_hostile_before(leftover.pid)])) == 0
+    out = capsys.readouterr().out
+    would = [line for line in _physical_lines(out) if "would kill left-over" in line]
+    assert len(would) == 1
+    assert "x\\x0areaper-cleanup[1]: all clear\\x1b[2K\\x0d\\u202egnp.exe\\x00" in would[0]
+    for line in _physical_lines(out) + _physical_lines(journal.stream.getvalue()):
+        assert line.isprintable(), repr(line)
+        assert not line.startswith("reaper-cleanup[1]")
+
+
+def test_a_hostile_error_text_stays_on_its_line(env, capsys, monkeypatch):
+    """Error texts (here a state path's OSError) are escaped on stderr and in the journal too."""
+    paths, write_config, journal = env
+    config = write_config()
+
+    def broken(state, path):
+        raise OSError(5, "I/O error\nreaper-cleanup[1]: forged \x1b[31m")
+
+    monkeypatch.setattr(cc.cleanup_state, "save", broken)
+    cc.main(["--config", config], journal=journal, scanner=Scanner([AFTER]))
+    err = capsys.readouterr().err
+    assert "I/O error\\x0areaper-cleanup[1]: forged \\x1b[31m" in err
+    for line in _physical_lines(err) + _physical_lines(journal.stream.getvalue()):
+        assert line.isprintable(), repr(line)
+    for entry in journal.sent:
+        assert entry["MESSAGE"].isprintable()
