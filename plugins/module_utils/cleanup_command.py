@@ -18,7 +18,12 @@ Exit status:
 - 3 the state file is unusable (corrupt, newer, unsafe, unreadable): the run
   scanned and reported, took no action, and left the file as it was;
 - 4 the state could not be saved before an action (write-ahead): that action
-  and every later one were not taken (also: ``--unpark`` could not save).
+  and every later one were not taken (also: ``--unpark`` could not save);
+- 5 the metrics could not be written (the run itself completed and its
+  actions are logged; an error entry says why).
+
+When several apply, the first of 3, 4, 1, 5 is returned (a state problem
+first, a metrics failure last); each has its own journal entry.
 
 Operators reset parked units with ``--unpark UNIT`` (repeatable) or
 ``--unpark-all``.
@@ -48,6 +53,7 @@ EXIT_ACTION_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_STATE_PROBLEM = 3
 EXIT_STATE_NOT_SAVED = 4
+EXIT_METRICS_NOT_WRITTEN = 5
 
 
 def _out(text):
@@ -252,27 +258,23 @@ def _run(policy, extra, journal, scanner, now, as_json):
             cleanup_state.save(state, state_path)
         except OSError as exc:
             _err('cannot save state %s: %s' % (state_path, exc))
+    metrics_error = None
     if extra.get('textfile_dir'):
-        try:
-            prom_textfile.write(
-                extra['textfile_dir'],
-                prom_textfile.samples_from(
-                    after_facts,
-                    counters,
-                    started,
-                    now(),
-                    state_problem=problem.kind if problem is not None else None,
-                    paused=paused,
-                    units_parked=len(cleanup_memory.parked_units(state)),
-                    budget_remaining=cleanup_memory.budget_remaining(state, policy, finished),
-                    host_label=extra.get('host_label'),
-                    report_units=report_units,
-                    interval_seconds=extra.get('timer_interval'),
-                    actions=policy.actions,
-                ),
-            )
-        except OSError as exc:
-            _err('cannot write metrics to %s: %s' % (extra['textfile_dir'], exc))
+        samples = prom_textfile.samples_from(
+            after_facts,
+            counters,
+            started,
+            now(),
+            state_problem=problem.kind if problem is not None else None,
+            paused=paused,
+            units_parked=len(cleanup_memory.parked_units(state)),
+            budget_remaining=cleanup_memory.budget_remaining(state, policy, finished),
+            host_label=extra.get('host_label'),
+            report_units=report_units,
+            interval_seconds=extra.get('timer_interval'),
+            actions=policy.actions,
+        )
+        metrics_error = _write_metrics(extra['textfile_dir'], samples, journal)
     if as_json:
         _out(
             json.dumps(
@@ -295,7 +297,24 @@ def _run(policy, extra, journal, scanner, now, as_json):
         _err('state not saved before an action: %s' % write_ahead_error)
         return EXIT_STATE_NOT_SAVED
     failed = [r for r in results if r['result'] in (remediation_executor.FAILED, remediation_executor.TIMEOUT)]
-    return EXIT_ACTION_FAILED if failed else EXIT_OK
+    if failed:
+        return EXIT_ACTION_FAILED
+    return EXIT_METRICS_NOT_WRITTEN if metrics_error is not None else EXIT_OK
+
+
+def _write_metrics(directory, samples, journal):
+    """Write the .prom file; on failure log an error and return its text (None when written).
+
+    A failure fails the run: the file keeps the previous run's values, which look
+    current to node_exporter, so a silent exit 0 would hide a stale dashboard."""
+    try:
+        prom_textfile.write(directory, samples)
+    except OSError as exc:
+        message = "cannot write metrics to %s: %s: the .prom file keeps the previous run's values" % (directory, exc)
+        journal.log('metrics_failed', 'reaper-cleanup: %s' % message, reason=exc.strerror or str(exc), priority='err')
+        _err(message)
+        return message
+    return None
 
 
 def _report_units(state, facts_list, now):

@@ -483,3 +483,35 @@ def test_a_hostile_error_text_stays_on_its_line(env, capsys, monkeypatch):
         assert line.isprintable(), repr(line)
     for entry in journal.sent:
         assert entry["MESSAGE"].isprintable()
+
+
+def test_a_metrics_write_failure_fails_the_run_after_logging_the_actions(env, leftover, capsys):
+    """A stale .prom must not go unnoticed: error entry, exit 5; the actions taken are still logged."""
+    paths, write_config, journal = env
+    config = write_config(actions=["kill_leftovers"], grace=5, cooldown=0)
+    os.rmdir(paths["textfile_dir"])  # gone: the write fails (ENOENT) as on a full or read-only disk
+    rc = cc.main(["--config", config], journal=journal, scanner=Scanner([_before(leftover.pid), AFTER]))
+    assert rc == cc.EXIT_METRICS_NOT_WRITTEN == 5
+    kinds = [e["REAPER_ACTION"] for e in journal.sent]
+    assert kinds == ["kill_leftovers", "run_summary", "metrics_failed"]
+    failed = journal.sent[-1]
+    assert failed["PRIORITY"] == 3 and failed["MESSAGE_ID"] == MESSAGE_IDS["metrics_failed"]
+    assert paths["textfile_dir"] in failed["MESSAGE"] and "No such file" in failed["MESSAGE"]
+    assert "cannot write metrics" in capsys.readouterr().err
+    state = json.load(open(paths["state_path"]))
+    assert state["counters"]["kill_leftovers|done"] == 1, "the action is remembered"
+
+
+def test_an_action_failure_outranks_a_metrics_failure(env, monkeypatch):
+    paths, write_config, journal = env
+    config = write_config(actions=["restart_unit"], min_zombie_age=0, action_timeout=5)
+
+    def systemctl(argv, stdout=None, stderr=None, env=None, timeout=None, universal_newlines=None, check=None):
+        out = "i" * 32 + "\n" if argv[1] == "show" else ""
+        return subprocess.CompletedProcess(argv, 0 if argv[1] == "show" else 1, out, "Job failed")
+
+    monkeypatch.setattr(cc.remediation_executor.subprocess, "run", systemctl)
+    os.rmdir(paths["textfile_dir"])
+    rc = cc.main(["--config", config], journal=journal, scanner=Scanner([_zombie_scan([201]), _zombie_scan([201])]))
+    assert rc == cc.EXIT_ACTION_FAILED
+    assert "metrics_failed" in [e["REAPER_ACTION"] for e in journal.sent]
