@@ -105,6 +105,7 @@ class FakeSystemd:
         self.silent = False  # read the calls, never answer
         self.wrong_shape = False  # list units with a body of another signature
         self.garbage = False  # answer with bytes that are not a D-Bus message
+        self.zero_size_list = False  # list units as an array of empty structs (elements of no size)
         self.calls = []
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(self.path)
@@ -195,9 +196,18 @@ class FakeSystemd:
         fields = [(systemd_bus.FIELD_REPLY_SERIAL, "u", call.serial), (systemd_bus.FIELD_ERROR_NAME, "s", name)]
         return message(3, self._next_serial(), fields, "s", (text,), self.order)
 
+    def _zero_size_array(self, call):
+        """A reply whose array declares 64 bytes of empty structs: no element takes a byte."""
+        body = struct.pack(self.order + "I", 64) + b"\0" * 4 + b"\0" * 64
+        fields = [(systemd_bus.FIELD_REPLY_SERIAL, "u", call.serial), (systemd_bus.FIELD_SIGNATURE, "g", "a()")]
+        raw = message(2, self._next_serial(), fields, "", (), self.order)
+        return raw[:4] + struct.pack(self.order + "I", len(body)) + raw[8:] + body
+
     def _answer(self, call):
         member = call.fields.get(systemd_bus.FIELD_MEMBER)
         path = call.fields.get(systemd_bus.FIELD_PATH)
+        if member == "ListUnitsByPatterns" and self.zero_size_list:
+            return self._zero_size_array(call)
         if member == "ListUnitsByPatterns" and self.wrong_shape:
             return self._reply(call, "s", ("surprise",))
         if member == "ListUnitsByPatterns":
