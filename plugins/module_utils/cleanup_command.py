@@ -213,6 +213,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
     plan_only = policy.dry_run or paused or problem is not None
     guard = Guard()
     before = scanner(policy.units)
+    _log_systemd_fallback(journal, before.facts)
     cleanup_memory.record_scan(state, before.facts, before.table, started)
     the_plan = remediation.plan_scan(before, policy, state, started, guard)
     remediation.log_parked(journal, the_plan)
@@ -300,6 +301,20 @@ def _run(policy, extra, journal, scanner, now, as_json):
     if failed:
         return EXIT_ACTION_FAILED
     return EXIT_METRICS_NOT_WRITTEN if metrics_error is not None else EXIT_OK
+
+
+def _log_systemd_fallback(journal, facts):
+    """A warning when the scan had to ask systemctl: as root the bus should answer, so PID 1
+    or its socket misbehaved (hung, refused, or an answer the client would not read)."""
+    query = (facts.get('host') or {}).get('systemd_query') or {}
+    if query.get('source') == 'systemctl':
+        journal.log(
+            'systemd_query_fallback',
+            "reaper-cleanup: PID 1's private socket gave no clean answer (%s): asked systemctl instead"
+            % query.get('problem'),
+            reason=query.get('problem'),
+            priority='warning',
+        )
 
 
 def _write_metrics(directory, samples, journal):

@@ -515,3 +515,30 @@ def test_an_action_failure_outranks_a_metrics_failure(env, monkeypatch):
     rc = cc.main(["--config", config], journal=journal, scanner=Scanner([_zombie_scan([201]), _zombie_scan([201])]))
     assert rc == cc.EXIT_ACTION_FAILED
     assert "metrics_failed" in [e["REAPER_ACTION"] for e in journal.sent]
+
+
+def test_a_fallback_to_systemctl_is_in_the_journal_and_the_metrics(env, capsys):
+    paths, write_config, journal = env
+    problem = "systemd did not answer within 15.0s\n\x1b[31m"
+    fell_back = FakeResult(
+        {
+            "host": {"zombies": 0, "pid_usage": 0.01, "systemd_query": {"source": "systemctl", "problem": problem}},
+            "units": {"leaky.service": _unit()},
+        }
+    )
+    assert cc.main(["--config", write_config()], journal=journal, scanner=Scanner([fell_back])) == 0
+    entry = [e for e in journal.sent if e["REAPER_ACTION"] == "systemd_query_fallback"]
+    assert len(entry) == 1 and entry[0]["PRIORITY"] == 4
+    assert entry[0]["MESSAGE_ID"] == MESSAGE_IDS["systemd_query_fallback"]
+    assert "did not answer within 15.0s\\x0a\\x1b[31m" in entry[0]["MESSAGE"]
+    assert "reaper_systemd_query_fallback 1" in _metrics(paths)
+    journal.sent[:] = []
+    on_the_bus = FakeResult(
+        {
+            "host": {"zombies": 0, "pid_usage": 0.01, "systemd_query": {"source": "bus", "problem": None}},
+            "units": {"leaky.service": _unit()},
+        }
+    )
+    assert cc.main(["--config", write_config()], journal=journal, scanner=Scanner([on_the_bus])) == 0
+    assert [e["REAPER_ACTION"] for e in journal.sent] == ["run_summary"]
+    assert "reaper_systemd_query_fallback 0" in _metrics(paths)
