@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from ansible_collections.reaper.systemd.plugins.module_utils import safe_text
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 GENERATOR = "reaper.systemd.audit"
 STATUSES = ("ok", "no_systemd", "unreachable", "failed")
 SEVERITIES = ("info", "warning", "critical")
