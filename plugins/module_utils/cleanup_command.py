@@ -20,7 +20,9 @@ Exit status:
 - 4 the state could not be saved before an action (write-ahead): that action
   and every later one were not taken (also: ``--unpark`` could not save);
 - 5 the metrics could not be written (the run itself completed and its
-  actions are logged; an error entry says why).
+  actions are logged; an error entry says why);
+- 6 systemd could not be asked (PID 1 hung or refusing; the scan gives up
+  within the bound of docs/detection.md): nothing done.
 
 When several apply, the first of 3, 4, 1, 5 is returned (a state problem
 first, a metrics failure last); each has its own journal entry.
@@ -43,6 +45,7 @@ from .cleanup_lock import CleanupLock, LockHeld
 from .journal import Journal
 from .safe_signal import Guard
 from .scan import ScanOptions, scan
+from .systemd_units import SystemdError
 
 __metaclass__ = type
 
@@ -54,6 +57,7 @@ EXIT_CONFIG = 2
 EXIT_STATE_PROBLEM = 3
 EXIT_STATE_NOT_SAVED = 4
 EXIT_METRICS_NOT_WRITTEN = 5
+EXIT_SYSTEMD = 6
 
 
 def _out(text):
@@ -149,6 +153,13 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
         if args.unpark or args.unpark_all:
             return _unpark([unit_names.normalize(u) for u in args.unpark], args.unpark_all, extra, journal)
         return _run(policy, extra, journal, scanner, now, args.json)
+    except SystemdError as exc:
+        # the first scan could not ask systemd (nothing was done), or the last one (the
+        # actions taken are logged already): either way the run cannot report soundly
+        message = 'cannot read the units from systemd: %s: nothing done after this point' % exc
+        journal.log('run_summary', 'reaper-cleanup: %s' % message, priority='err')
+        _err(message)
+        return EXIT_SYSTEMD
     finally:
         lock.release()
 

@@ -542,3 +542,18 @@ def test_a_fallback_to_systemctl_is_in_the_journal_and_the_metrics(env, capsys):
     assert cc.main(["--config", write_config()], journal=journal, scanner=Scanner([on_the_bus])) == 0
     assert [e["REAPER_ACTION"] for e in journal.sent] == ["run_summary"]
     assert "reaper_systemd_query_fallback 0" in _metrics(paths)
+
+
+def test_systemd_that_cannot_be_asked_ends_the_run_with_exit_6_and_no_action(env, leftover, capsys):
+    """A hung PID 1: the scan gives up within its bound; the run says so, acts on nothing, no traceback."""
+    paths, write_config, journal = env
+
+    def hung(units):
+        raise cc.SystemdError("systemctl --no-pager show did not answer within 30.0s (is PID 1 hung?)")
+
+    rc = cc.main(["--config", write_config(actions=["kill_leftovers"])], journal=journal, scanner=hung)
+    assert rc == cc.EXIT_SYSTEMD == 6
+    assert leftover.poll() is None
+    entry = journal.sent[-1]
+    assert entry["PRIORITY"] == 3 and "did not answer within 30.0s" in entry["MESSAGE"]
+    assert "nothing done" in capsys.readouterr().err
