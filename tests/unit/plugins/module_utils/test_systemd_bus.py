@@ -383,3 +383,20 @@ def test_systemctl_that_hangs_is_stopped_after_its_timeout(monkeypatch, tmp_path
     assert time.monotonic() - started < 5
     pid = int((tmp_path / "pid").read_text())
     assert not os.path.exists("/proc/%d" % pid) or "Z" in open("/proc/%d/stat" % pid).read().split(")")[-1][:3]
+
+
+def test_a_hung_pid1_ends_the_question_within_the_bus_deadline_plus_the_systemctl_timeout(
+    peer, run_dir, monkeypatch, tmp_path
+):
+    """PID 1 accepts and never answers, and systemctl (which asks the same PID 1) hangs too."""
+    peer(silent=True)
+    fake = tmp_path / "systemctl"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (tmp_path, os.environ.get("PATH", "")))
+    monkeypatch.setattr(systemd_bus, "DEFAULT_TIMEOUT", 0.5)
+    monkeypatch.setattr(systemd_units, "SYSTEMCTL_TIMEOUT", 0.7)
+    outcome, took = _ends_within(10, systemd_units.ask_systemd, run_dir)
+    assert isinstance(outcome.get("error"), systemd_units.SystemdError), outcome
+    assert "did not answer within 0.7s" in str(outcome["error"])
+    assert 1.2 <= took < 2.5, "the bus deadline, then the systemctl timeout: %.2fs" % took
