@@ -34,24 +34,7 @@ import time
 
 from . import dbus_wire
 
-# Re-exported: the scan's callers and the tests know these names from this module.
-from .dbus_wire import (  # noqa: F401
-    ERROR,
-    FIELD_ERROR_NAME,
-    FIELD_INTERFACE,
-    FIELD_MEMBER,
-    FIELD_PATH,
-    FIELD_REPLY_SERIAL,
-    FIELD_SIGNATURE,
-    MAX_MESSAGE,
-    METHOD_CALL,
-    METHOD_RETURN,
-    BusUnavailable,
-    Message,
-    method_call,
-    parse_messages,
-    split_signature,
-)
+from .dbus_wire import ERROR, METHOD_RETURN, BusUnavailable, parse_messages
 
 SYSTEMD_PATH = "/org/freedesktop/systemd1"
 MANAGER = "org.freedesktop.systemd1.Manager"
@@ -116,7 +99,7 @@ def list_units_call(serial, patterns):
     """ListUnitsByPatterns(states=[], patterns): every loaded unit matching, whatever its state."""
     elements = dbus_wire.array_elements(patterns) if patterns else b""
     body = struct.pack("<I", 0) + struct.pack("<I", len(elements)) + elements
-    return method_call(serial, SYSTEMD_PATH, MANAGER, "ListUnitsByPatterns", "asas", body)
+    return dbus_wire.method_call(serial, SYSTEMD_PATH, MANAGER, "ListUnitsByPatterns", "asas", body)
 
 
 # --- The connection ---

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from ansible_collections.reaper.systemd.plugins.module_utils import systemd_bus, systemd_units
+from ansible_collections.reaper.systemd.plugins.module_utils import dbus_wire, systemd_bus, systemd_units
 from ansible_collections.reaper.systemd.tests.unit.plugins.module_utils.fake_systemd_bus import (
     FakeSystemd,
     message,
@@ -150,24 +150,24 @@ def test_messages_are_read_in_either_byte_order_and_across_partial_buffers(order
     second = message(2, 2, [(5, "u", 2)], "v", (("ay", INVOCATION),), order)
     third = message(3, 3, [(5, "u", 3), (4, "s", "org.freedesktop.DBus.Error.UnknownProperty")], "s", ("x",), order)
     stream = first + second + third
-    messages, used = systemd_bus.parse_messages(bytearray(stream[:-5]))
+    messages, used = dbus_wire.parse_messages(bytearray(stream[:-5]))
     assert [m.reply_serial for m in messages] == [1, 2] and used == len(first) + len(second)
-    messages, used = systemd_bus.parse_messages(bytearray(stream))
+    messages, used = dbus_wire.parse_messages(bytearray(stream))
     assert used == len(stream)
     assert messages[0].values == [[tuple(rows[0])]]
     assert messages[1].values == [INVOCATION]
-    assert messages[2].kind == systemd_bus.ERROR and messages[2].error_name.endswith("UnknownProperty")
+    assert messages[2].kind == dbus_wire.ERROR and messages[2].error_name.endswith("UnknownProperty")
 
 
 def test_values_of_every_type_the_scan_reads():
     for sig, value in (("u", 4242), ("i", -1), ("t", UNSET), ("b", True), ("s", "ü/x"), ("ay", b"\0\1")):
         raw = message(2, 1, [(5, "u", 1)], "v", ((sig, value),))
-        assert systemd_bus.parse_messages(bytearray(raw))[0][0].values == [value]
+        assert dbus_wire.parse_messages(bytearray(raw))[0][0].values == [value]
 
 
 def test_not_a_dbus_message_is_refused():
     with pytest.raises(systemd_bus.BusUnavailable, match="not a D-Bus message"):
-        systemd_bus.parse_messages(bytearray(b"HTTP/1.1 200 OK\r\n\r\n"))
+        dbus_wire.parse_messages(bytearray(b"HTTP/1.1 200 OK\r\n\r\n"))
 
 
 # --- the exchange with systemd ---
@@ -249,7 +249,7 @@ def test_header_fields_are_read_whatever_their_order():
     raw = message(2, 9, [(8, "g", "v"), (99, "u", 1), (5, "u", 41)], "", ())
     body = struct.pack("<B", 1) + b"u\0" + b"\0" + struct.pack("<I", 7)
     raw = raw[:4] + struct.pack("<I", len(body)) + raw[8:] + body
-    parsed = systemd_bus.parse_messages(bytearray(raw))[0][0]
+    parsed = dbus_wire.parse_messages(bytearray(raw))[0][0]
     assert parsed.reply_serial == 41 and parsed.values == [7]
 
 
@@ -284,15 +284,16 @@ def _reply_header(body_length, signature, serial=1):
 def test_an_array_of_zero_size_elements_is_refused_not_spun_on(signature):
     # an array that declares 8 bytes of elements that take none: a loop without progress
     raw = _reply_header(8, signature) + struct.pack("<I", 8) + b"\0" * 4 + b"\0" * 8
-    outcome, _took = _ends_within(5, systemd_bus.parse_messages, bytearray(raw))
+    outcome, _took = _ends_within(5, dbus_wire.parse_messages, bytearray(raw))
     assert isinstance(outcome.get("error"), (ValueError, systemd_bus.BusUnavailable)), outcome
 
 
 def test_values_nested_deeper_than_the_specification_allows_are_refused():
     # 200 variants, each holding the next: the specification allows 64 levels of nesting
-    body = b"".join(struct.pack("<B", 1) + b"v\0" for _ in range(200)) + struct.pack("<B", 1) + b"y\0" + b"\1"
+    body = struct.pack("<B", 1) + b"v\0"
+    body = body * 200 + struct.pack("<B", 1) + b"y\0" + b"\1"
     raw = _reply_header(len(body), "v") + body
-    outcome, _took = _ends_within(5, systemd_bus.parse_messages, bytearray(raw))
+    outcome, _took = _ends_within(5, dbus_wire.parse_messages, bytearray(raw))
     assert isinstance(outcome.get("error"), (ValueError, systemd_bus.BusUnavailable)), outcome
 
 
@@ -300,15 +301,15 @@ def test_a_declared_length_above_the_cap_is_refused_before_any_body_arrives():
     # only the 16-byte header and the fields: 200 MiB would have been buffered, waiting
     raw = _reply_header(200 * 1024 * 1024, "ay")
     with pytest.raises(systemd_bus.BusUnavailable, match="more than"):
-        systemd_bus.parse_messages(bytearray(raw))
-    assert systemd_bus.MAX_MESSAGE <= 32 * 1024 * 1024
+        dbus_wire.parse_messages(bytearray(raw))
+    assert dbus_wire.MAX_MESSAGE <= 32 * 1024 * 1024
 
 
 def test_a_string_that_runs_past_its_message_is_refused():
     body = struct.pack("<I", 1000) + b"abc\0"
     raw = _reply_header(len(body), "s") + body + message(2, 8, [(5, "u", 2)], "s", ("x" * 1200,))
     with pytest.raises((ValueError, systemd_bus.BusUnavailable)):
-        systemd_bus.parse_messages(bytearray(raw))
+        dbus_wire.parse_messages(bytearray(raw))
 
 
 class Trickler:
