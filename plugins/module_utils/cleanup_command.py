@@ -18,7 +18,14 @@ Exit status:
 - 3 the state file is unusable (corrupt, newer, unsafe, unreadable): the run
   scanned and reported, took no action, and left the file as it was;
 - 4 the state could not be saved before an action (write-ahead): that action
-  and every later one were not taken (also: ``--unpark`` could not save).
+  and every later one were not taken (also: ``--unpark`` could not save);
+- 5 the metrics could not be written (the run itself completed and its
+  actions are logged; an error entry says why);
+- 6 systemd could not be asked (PID 1 hung or refusing; the scan gives up
+  within the bound of docs/detection.md): nothing done.
+
+When several apply, the first of 3, 4, 1, 5 is returned (a state problem
+first, a metrics failure last); each has its own journal entry.
 
 Operators reset parked units with ``--unpark UNIT`` (repeatable) or
 ``--unpark-all``.
@@ -32,12 +39,13 @@ import os
 import sys
 import time
 
-from . import cleanup_memory, cleanup_state, prom_textfile, remediation, remediation_executor, unit_names
+from . import cleanup_memory, cleanup_state, prom_textfile, remediation, remediation_executor, safe_text, unit_names
 from .cleanup_config import CONFIG_PATH, ConfigError, load_config
 from .cleanup_lock import CleanupLock, LockHeld
 from .journal import Journal
 from .safe_signal import Guard
 from .scan import ScanOptions, scan
+from .systemd_units import SystemdError
 
 __metaclass__ = type
 
@@ -48,10 +56,18 @@ EXIT_ACTION_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_STATE_PROBLEM = 3
 EXIT_STATE_NOT_SAVED = 4
+EXIT_METRICS_NOT_WRITTEN = 5
+EXIT_SYSTEMD = 6
 
 
 def _out(text):
-    sys.stdout.write('%s\n' % text)
+    """One line on stdout: under systemd it becomes one journal entry, so untrusted text is escaped."""
+    sys.stdout.write('%s\n' % safe_text.clean(text))
+
+
+def _err(text):
+    """One line on stderr ("reaper-cleanup: " + text), escaped like ``_out``."""
+    sys.stderr.write('reaper-cleanup: %s\n' % safe_text.clean(text))
 
 
 def _parser():
@@ -80,21 +96,21 @@ def _check_deployment(path):
     try:
         from . import cleanup_config
     except ImportError as exc:
-        sys.stderr.write('reaper-cleanup: --check-deployment is not available: %s\n' % exc)
+        _err('--check-deployment is not available: %s' % exc)
         return EXIT_CONFIG
     try:
         with open(path) as handle:
             data = json.load(handle)
     except (IOError, OSError) as exc:
-        sys.stderr.write('reaper-cleanup: configuration error: cannot read %s: %s\n' % (path, exc))
+        _err('configuration error: cannot read %s: %s' % (path, exc))
         return EXIT_CONFIG
     except ValueError as exc:
-        sys.stderr.write('reaper-cleanup: configuration error: %s is not valid JSON: %s\n' % (path, exc))
+        _err('configuration error: %s is not valid JSON: %s' % (path, exc))
         return EXIT_CONFIG
     try:
         cleanup_config.check_deployment(data)
     except (cleanup_config.ConfigError, ValueError, TypeError) as exc:
-        sys.stderr.write('reaper-cleanup: configuration error: %s\n' % exc)
+        _err('configuration error: %s' % exc)
         return EXIT_CONFIG
     _out('reaper-cleanup: %s is a valid deployment' % path)
     return EXIT_OK
@@ -108,7 +124,7 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
     try:
         policy, extra = load_config(args.config)
     except ConfigError as exc:
-        sys.stderr.write('reaper-cleanup: configuration error: %s\n' % exc)
+        _err('configuration error: %s' % exc)
         return EXIT_CONFIG
     if args.check_config:
         _out('reaper-cleanup: %s is valid' % args.config)
@@ -116,7 +132,7 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
     for unit in args.unpark:
         problem = unit_names.check_pattern(unit, allow_glob=False)
         if problem:
-            sys.stderr.write('reaper-cleanup: configuration error: --unpark %r: %s\n' % (unit, problem))
+            _err('configuration error: --unpark %r: %s' % (unit, problem))
             return EXIT_CONFIG
     if args.dry_run:
         policy.dry_run = True
@@ -131,12 +147,19 @@ def main(argv=None, journal=None, scanner=None, now=time.time):
         # permission: refuse with the reason instead of a traceback, and touch nothing
         message = 'cannot take the lock %s: %s: nothing done' % (extra['lock_path'], exc)
         journal.log('run_summary', 'reaper-cleanup: %s' % message, priority='err')
-        sys.stderr.write('reaper-cleanup: %s\n' % message)
+        _err(message)
         return EXIT_CONFIG
     try:
         if args.unpark or args.unpark_all:
             return _unpark([unit_names.normalize(u) for u in args.unpark], args.unpark_all, extra, journal)
         return _run(policy, extra, journal, scanner, now, args.json)
+    except SystemdError as exc:
+        # the first scan could not ask systemd (nothing was done), or the last one (the
+        # actions taken are logged already): either way the run cannot report soundly
+        message = 'cannot read the units from systemd: %s: nothing done after this point' % exc
+        journal.log('run_summary', 'reaper-cleanup: %s' % message, priority='err')
+        _err(message)
+        return EXIT_SYSTEMD
     finally:
         lock.release()
 
@@ -145,8 +168,8 @@ def _unpark(units, every, extra, journal):
     """Reset parking (and back-off) under the lock; the state must be sound."""
     state, problem = cleanup_memory.load_state(extra['state_path'])
     if problem is not None:
-        sys.stderr.write(
-            'reaper-cleanup: state %s is unusable (%s: %s): nothing unparked, the file is left as it is\n'
+        _err(
+            'state %s is unusable (%s: %s): nothing unparked, the file is left as it is'
             % (extra['state_path'], problem.kind, problem.message)
         )
         return EXIT_STATE_PROBLEM
@@ -159,7 +182,7 @@ def _unpark(units, every, extra, journal):
     try:
         cleanup_state.save(state, extra['state_path'])
     except OSError as exc:
-        sys.stderr.write('reaper-cleanup: cannot save state %s: %s: nothing unparked\n' % (extra['state_path'], exc))
+        _err('cannot save state %s: %s: nothing unparked' % (extra['state_path'], exc))
         return EXIT_STATE_NOT_SAVED
     for unit in done:
         journal.log('unparked', 'reaper-systemd: %s unparked by an operator' % unit, unit=unit, priority='notice')
@@ -190,7 +213,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
             problem.message,
         )
         journal.log('state_problem', 'reaper-cleanup: %s' % message, reason=problem.kind, priority='warning')
-        sys.stderr.write('reaper-cleanup: warning: %s\n' % message)
+        _err('warning: %s' % message)
     paused = bool(extra.get('pause_path')) and os.path.lexists(extra['pause_path'])
     if paused:
         journal.log(
@@ -201,6 +224,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
     plan_only = policy.dry_run or paused or problem is not None
     guard = Guard()
     before = scanner(policy.units)
+    _log_systemd_fallback(journal, before.facts)
     cleanup_memory.record_scan(state, before.facts, before.table, started)
     the_plan = remediation.plan_scan(before, policy, state, started, guard)
     remediation.log_parked(journal, the_plan)
@@ -245,28 +269,24 @@ def _run(policy, extra, journal, scanner, now, as_json):
         try:
             cleanup_state.save(state, state_path)
         except OSError as exc:
-            sys.stderr.write('reaper-cleanup: cannot save state %s: %s\n' % (state_path, exc))
+            _err('cannot save state %s: %s' % (state_path, exc))
+    metrics_error = None
     if extra.get('textfile_dir'):
-        try:
-            prom_textfile.write(
-                extra['textfile_dir'],
-                prom_textfile.samples_from(
-                    after_facts,
-                    counters,
-                    started,
-                    now(),
-                    state_problem=problem.kind if problem is not None else None,
-                    paused=paused,
-                    units_parked=len(cleanup_memory.parked_units(state)),
-                    budget_remaining=cleanup_memory.budget_remaining(state, policy, finished),
-                    host_label=extra.get('host_label'),
-                    report_units=report_units,
-                    interval_seconds=extra.get('timer_interval'),
-                    actions=policy.actions,
-                ),
-            )
-        except OSError as exc:
-            sys.stderr.write('reaper-cleanup: cannot write metrics to %s: %s\n' % (extra['textfile_dir'], exc))
+        samples = prom_textfile.samples_from(
+            after_facts,
+            counters,
+            started,
+            now(),
+            state_problem=problem.kind if problem is not None else None,
+            paused=paused,
+            units_parked=len(cleanup_memory.parked_units(state)),
+            budget_remaining=cleanup_memory.budget_remaining(state, policy, finished),
+            host_label=extra.get('host_label'),
+            report_units=report_units,
+            interval_seconds=extra.get('timer_interval'),
+            actions=policy.actions,
+        )
+        metrics_error = _write_metrics(extra['textfile_dir'], samples, journal)
     if as_json:
         _out(
             json.dumps(
@@ -286,10 +306,41 @@ def _run(policy, extra, journal, scanner, now, as_json):
     if problem is not None:
         return EXIT_STATE_PROBLEM
     if write_ahead_error is not None:
-        sys.stderr.write('reaper-cleanup: state not saved before an action: %s\n' % write_ahead_error)
+        _err('state not saved before an action: %s' % write_ahead_error)
         return EXIT_STATE_NOT_SAVED
     failed = [r for r in results if r['result'] in (remediation_executor.FAILED, remediation_executor.TIMEOUT)]
-    return EXIT_ACTION_FAILED if failed else EXIT_OK
+    if failed:
+        return EXIT_ACTION_FAILED
+    return EXIT_METRICS_NOT_WRITTEN if metrics_error is not None else EXIT_OK
+
+
+def _log_systemd_fallback(journal, facts):
+    """A warning when the scan had to ask systemctl: as root the bus should answer, so PID 1
+    or its socket misbehaved (hung, refused, or an answer the client would not read)."""
+    query = (facts.get('host') or {}).get('systemd_query') or {}
+    if query.get('source') == 'systemctl':
+        journal.log(
+            'systemd_query_fallback',
+            "reaper-cleanup: PID 1's private socket gave no clean answer (%s): asked systemctl instead"
+            % query.get('problem'),
+            reason=query.get('problem'),
+            priority='warning',
+        )
+
+
+def _write_metrics(directory, samples, journal):
+    """Write the .prom file; on failure log an error and return its text (None when written).
+
+    A failure fails the run: the file keeps the previous run's values, which look
+    current to node_exporter, so a silent exit 0 would hide a stale dashboard."""
+    try:
+        prom_textfile.write(directory, samples)
+    except OSError as exc:
+        message = "cannot write metrics to %s: %s: the .prom file keeps the previous run's values" % (directory, exc)
+        journal.log('metrics_failed', 'reaper-cleanup: %s' % message, reason=exc.strerror or str(exc), priority='err')
+        _err(message)
+        return message
+    return None
 
 
 def _report_units(state, facts_list, now):

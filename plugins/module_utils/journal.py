@@ -17,6 +17,8 @@ import socket
 import struct
 import sys
 
+from .safe_text import clean
+
 __metaclass__ = type
 
 JOURNAL_SOCKET = '/run/systemd/journal/socket'
@@ -39,6 +41,8 @@ MESSAGE_IDS = {
     'paused': '5880a62bfe7f42ff9d0272fe8cec8e39',
     'parked': 'cbb3bec60ab14de784a43d3ca373e15a',
     'unparked': 'fe7928208eb343ffaa95fe67e9ad4a45',
+    'metrics_failed': '2593657145f04d448579f8553b2281f6',
+    'systemd_query_fallback': '3659ad1c242d4ca18b23564fe9cd7202',
 }
 
 PRIORITY = {'emerg': 0, 'alert': 1, 'crit': 2, 'err': 3, 'warning': 4, 'notice': 5, 'info': 6, 'debug': 7}
@@ -84,6 +88,7 @@ class Journal:
         }
         for key, value in extra.items():
             fields['REAPER_' + key.upper()] = value
+        fields = dict((k, clean(v) if isinstance(v, str) else v) for k, v in fields.items())
         self.sent.append(dict((k, v) for k, v in fields.items() if v is not None))
         if self.available():
             try:
@@ -91,9 +96,9 @@ class Journal:
                 return 'journal'
             except OSError:
                 pass
-        line = '%s[%d]: %s' % (IDENTIFIER, os.getpid(), message)
+        line = '%s[%d]: %s' % (IDENTIFIER, os.getpid(), fields['MESSAGE'])
         if reason:
-            line += ' (reason: %s)' % reason
+            line += ' (reason: %s)' % fields['REASON']
         try:
             self.stream.write(line + '\n')
             self.stream.flush()

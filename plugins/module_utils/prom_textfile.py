@@ -49,6 +49,10 @@ HELP = {
     'reaper_paused': ('gauge', 'The pause switch is set: runs plan and take no action.'),
     'reaper_units_parked': ('gauge', 'Units parked after ineffective actions, waiting for an operator.'),
     'reaper_actions_budget_remaining': ('gauge', 'Actions still allowed on this host in the sliding hour.'),
+    'reaper_systemd_query_fallback': (
+        'gauge',
+        "The scan asked systemctl: PID 1's private socket gave no clean answer (why: in the journal).",
+    ),
 }
 
 STATE_PROBLEM_KINDS = ('corrupt', 'newer', 'unsafe', 'unreadable')
@@ -217,6 +221,9 @@ def samples_from(
     samples.append(('reaper_units_parked', None, int(units_parked)))
     if budget_remaining is not None:
         samples.append(('reaper_actions_budget_remaining', None, int(budget_remaining)))
+    query = host.get('systemd_query')
+    if query:  # None: systemd is not PID 1, nothing was asked
+        samples.append(('reaper_systemd_query_fallback', None, int(query.get('source') != 'bus')))
     if host_label:
         samples = [(name, dict(labels or {}, host=host_label), value) for name, labels, value in samples]
     return samples

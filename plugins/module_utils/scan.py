@@ -179,12 +179,13 @@ def scan(options, paths=None, runner=systemd_units.default_runner, clock=None, h
     view, pid1_raw = cgroups.read_view(paths.proc_root)
     is_systemd = systemd_units.systemd_is_pid1(paths.booted_marker)
     units = {}
-    version = source = None
+    version = source = query = None
     systemd = _InBackground(systemd_units.ask_systemd, paths.run_systemd, runner) if is_systemd else None
     table = proc_table.snapshot(view, options.backend, paths.proc_root, clock, hz)
     if systemd is not None:
         answer = systemd.result()
         units, version, source = answer.units, answer.version, answer.source
+        query = systemd_query(answer)
         view = view.with_init_scope(pid1_raw, answer.init_scope_cgroup)
         _to_systemd_paths(table, view)
     analysis = Analyzer(table, units, paths.sessions_dir).run()
@@ -195,6 +196,7 @@ def scan(options, paths=None, runner=systemd_units.default_runner, clock=None, h
     )
 
     host = _host_facts(options, paths, table, analysis, is_systemd, version, view)
+    host["systemd_query"] = query
     selected, unmatched = unit_names.select(list(units), options.units)
     unit_facts = {}
     found = []
@@ -213,6 +215,13 @@ def scan(options, paths=None, runner=systemd_units.default_runner, clock=None, h
         "unmatched": unmatched,
     }
     return ScanResult(facts, table, units, analysis, source)
+
+
+def systemd_query(answer):
+    """How systemd was asked (``host.systemd_query``): ``source`` "bus" (PID 1's private
+    socket) or "systemctl", and ``problem``, why the bus gave no clean answer (None on the bus).
+    Not root, the fallback is normal; as root it means PID 1 or its socket misbehaved."""
+    return {"source": answer.source, "problem": answer.bus_problem}
 
 
 def _host_facts(options, paths, table, analysis, is_systemd, version, view):

@@ -13,8 +13,12 @@ each needed property from one Properties.Get, all pipelined on one connection to
 Only root may use that socket. Anything short of a clean answer (not root, no
 socket, a refused login, a closed connection, an unexpected error reply) raises
 BusUnavailable, and the caller asks systemctl instead: the same properties, the
-slower way. Stdlib only; the D-Bus wire format is small enough for the few types
-needed here (https://dbus.freedesktop.org/doc/dbus-specification.html).
+slower way.
+
+A peer that misbehaves (a hung or broken PID 1, or anything else listening there)
+cannot hold the scan: one deadline covers the whole query (connect, login and every
+answer), and reading a message is bounded in size, depth and time (dbus_wire).
+Stdlib only.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +31,10 @@ import selectors
 import socket
 import struct
 import time
+
+from . import dbus_wire
+
+from .dbus_wire import ERROR, METHOD_RETURN, BusUnavailable, parse_messages
 
 SYSTEMD_PATH = "/org/freedesktop/systemd1"
 MANAGER = "org.freedesktop.systemd1.Manager"
@@ -59,31 +67,15 @@ MISSING_PROPERTY_ERRORS = (
     "org.freedesktop.DBus.Error.UnknownInterface",
 )
 
-METHOD_CALL, METHOD_RETURN, ERROR = 1, 2, 3
-FIELD_PATH, FIELD_INTERFACE, FIELD_MEMBER, FIELD_ERROR_NAME, FIELD_REPLY_SERIAL = 1, 2, 3, 4, 5
-FIELD_SIGNATURE = 8
 # Replies in flight at most: bounds what systemd queues for this connection.
 WINDOW = 512
 RECV_SIZE = 256 * 1024
-
-_FIXED = {
-    "y": ("B", 1),
-    "b": ("I", 4),
-    "n": ("h", 2),
-    "q": ("H", 2),
-    "i": ("i", 4),
-    "u": ("I", 4),
-    "h": ("I", 4),
-    "x": ("q", 8),
-    "t": ("Q", 8),
-    "d": ("d", 8),
-}
-_ALIGNMENT = dict((code, size) for code, (_fmt, size) in _FIXED.items())
-_ALIGNMENT.update({"s": 4, "o": 4, "g": 1, "v": 1, "a": 4, "(": 8, "{": 8})
-
-
-class BusUnavailable(Exception):
-    """The private socket could not give a clean answer; the message says why."""
+# The whole query (connect, login, every answer): the scan's query took 133 ms on a busy host
+# (docs/benchmarks.md), so 15 s is a hundred times that and still below systemctl's own 25 s
+# per-call timeout; past it the caller asks systemctl, which has its own bound.
+DEFAULT_TIMEOUT = 15.0
+# systemd's answer to AUTH is "OK <32 hex digits>\r\n"; anything much longer is not systemd.
+MAX_AUTH_LINE = 4096
 
 
 class ErrorReply(Exception):
@@ -94,217 +86,44 @@ class ErrorReply(Exception):
         self.name = name
 
 
-# --- Marshalling (always little-endian: the receiver honours the flag in byte 0) ---
-
-
-def _string(text):
-    data = text.encode("utf-8")
-    return struct.pack("<I", len(data)) + data + b"\0"
-
-
-def _padded(data, align):
-    return data + b"\0" * (-len(data) % align)
-
-
-def _header_field(code, type_code, value):
-    """One (code, variant) entry; it starts 8-aligned, so a 4-aligned value follows the 4 bytes."""
-    if type_code == "g":
-        data = value.encode("ascii")
-        return struct.pack("<BBcB", code, 1, b"g", 0) + struct.pack("<B", len(data)) + data + b"\0"
-    return struct.pack("<BBcB", code, 1, type_code.encode("ascii"), 0) + _string(value)
-
-
-def _array_elements(strings):
-    """The elements of an `as`: its byte length ends after the last one, before any padding."""
-    parts = [_string(item) for item in strings]
-    return b"".join(_padded(part, 4) for part in parts[:-1]) + parts[-1]
-
-
-def _fields_after_path(interface, member, signature):
-    """The header fields that follow PATH: the same bytes for every call of one kind."""
-    fields = [_header_field(FIELD_INTERFACE, "s", interface), _header_field(FIELD_MEMBER, "s", member)]
-    if signature:
-        fields.append(_header_field(FIELD_SIGNATURE, "g", signature))
-    return b"".join(_padded(field, 8) for field in fields[:-1]) + fields[-1]
-
-
-def _message(serial, path, fields_after_path, body):
-    array = _padded(_header_field(FIELD_PATH, "o", path), 8) + fields_after_path
-    head = struct.pack("<cBBBIII", b"l", METHOD_CALL, 0, 1, len(body), serial, len(array)) + array
-    return _padded(head, 8) + body
-
-
-def method_call(serial, path, interface, member, signature="", body=b""):
-    """A METHOD_CALL message as bytes."""
-    return _message(serial, path, _fields_after_path(interface, member, signature), body)
-
-
 # Thousands of Get calls per scan differ only in serial, path and body: their other fields are marshalled once.
-_GET_FIELDS = _fields_after_path(PROPERTIES, "Get", "ss")
+_GET_FIELDS = dbus_wire.fields_after_path(PROPERTIES, "Get", "ss")
 
 
 def get_property_call(serial, path, interface, name):
-    body = _padded(_string(interface), 4) + _string(name)
-    return _message(serial, path, _GET_FIELDS, body)
+    body = dbus_wire.padded(dbus_wire.string(interface), 4) + dbus_wire.string(name)
+    return dbus_wire.message(serial, path, _GET_FIELDS, body)
 
 
 def list_units_call(serial, patterns):
     """ListUnitsByPatterns(states=[], patterns): every loaded unit matching, whatever its state."""
-    elements = _array_elements(patterns) if patterns else b""
+    elements = dbus_wire.array_elements(patterns) if patterns else b""
     body = struct.pack("<I", 0) + struct.pack("<I", len(elements)) + elements
-    return method_call(serial, SYSTEMD_PATH, MANAGER, "ListUnitsByPatterns", "asas", body)
-
-
-# --- Unmarshalling ---
-
-
-def _type_end(sig, pos):
-    """Index just after the one complete type that starts at sig[pos]."""
-    code = sig[pos]
-    if code == "a":
-        return _type_end(sig, pos + 1)
-    if code in "({":
-        close = ")" if code == "(" else "}"
-        pos += 1
-        while sig[pos] != close:
-            pos = _type_end(sig, pos)
-        return pos + 1
-    return pos + 1
-
-
-def split_signature(sig):
-    """'sa(su)v' -> ['s', 'a(su)', 'v']."""
-    types = []
-    pos = 0
-    while pos < len(sig):
-        end = _type_end(sig, pos)
-        types.append(sig[pos:end])
-        pos = end
-    return types
-
-
-class _Reader:
-    """Values out of one message; alignment counts from the message's first byte."""
-
-    def __init__(self, data, start, little_endian):
-        self.data = data
-        self.start = start
-        self.order = "<" if little_endian else ">"
-
-    def align(self, pos, size):
-        return pos + (-(pos - self.start) % size)
-
-    def value(self, sig, pos):
-        """(value, position after it) for one complete type `sig` at `pos`."""
-        code = sig[0]
-        data = self.data
-        if code in _FIXED:
-            fmt, size = _FIXED[code]
-            pos = self.align(pos, size)
-            value = struct.unpack_from(self.order + fmt, data, pos)[0]
-            return (bool(value) if code == "b" else value), pos + size
-        if code in "so":
-            pos = self.align(pos, 4)
-            length = struct.unpack_from(self.order + "I", data, pos)[0]
-            pos += 4
-            return data[pos : pos + length].decode("utf-8", "replace"), pos + length + 1
-        if code == "g":
-            length = data[pos]
-            return data[pos + 1 : pos + 1 + length].decode("ascii"), pos + length + 2
-        if code == "v":
-            inner, pos = self.value("g", pos)
-            return self.value(inner, pos)
-        if code == "a":
-            pos = self.align(pos, 4)
-            length = struct.unpack_from(self.order + "I", data, pos)[0]
-            element = sig[1:]
-            pos = self.align(pos + 4, _ALIGNMENT[element[0]])
-            end = pos + length
-            if element == "y":
-                return bytes(data[pos:end]), end
-            items = []
-            while pos < end:
-                item, pos = self.value(element, pos)
-                items.append(item)
-            return (dict(items) if element[0] == "{" else items), end
-        if code in "({":
-            pos = self.align(pos, 8)
-            items = []
-            for member in split_signature(sig[1:-1]):
-                item, pos = self.value(member, pos)
-                items.append(item)
-            return tuple(items), pos
-        raise BusUnavailable("unexpected D-Bus type %r in systemd's answer" % sig)
-
-
-class Message:
-    """One received message: its type, serial, header fields (code -> value) and body values."""
-
-    __slots__ = ("kind", "serial", "fields", "values")
-
-    def __init__(self, kind, serial, fields, values):
-        self.kind = kind
-        self.serial = serial
-        self.fields = fields
-        self.values = values
-
-    @property
-    def reply_serial(self):
-        return self.fields.get(FIELD_REPLY_SERIAL)
-
-    @property
-    def error_name(self):
-        return self.fields.get(FIELD_ERROR_NAME)
-
-
-def parse_messages(buffer):
-    """(complete messages, bytes consumed) from the start of `buffer`."""
-    messages = []
-    pos = 0
-    while len(buffer) - pos >= 16:
-        little = buffer[pos : pos + 1] == b"l"
-        if not little and buffer[pos : pos + 1] != b"B":
-            raise BusUnavailable("systemd's answer is not a D-Bus message")
-        order = "<" if little else ">"
-        body_length, serial, fields_length = struct.unpack_from(order + "III", buffer, pos + 4)
-        fields_end = pos + 16 + fields_length
-        body_start = fields_end + (-(fields_end - pos) % 8)
-        end = body_start + body_length
-        if end > len(buffer):
-            break
-        reader = _Reader(buffer, pos, little)
-        fields = {}
-        at = pos + 16
-        while at < fields_end:
-            at = reader.align(at, 8)
-            code = buffer[at]
-            value, at = reader.value("v", at + 1)
-            fields[code] = value
-        values = []
-        at = body_start
-        for sig in split_signature(fields.get(FIELD_SIGNATURE, "")):
-            value, at = reader.value(sig, at)
-            values.append(value)
-        messages.append(Message(buffer[pos + 1], serial, fields, values))
-        pos = end
-    return messages, pos
+    return dbus_wire.method_call(serial, SYSTEMD_PATH, MANAGER, "ListUnitsByPatterns", "asas", body)
 
 
 # --- The connection ---
 
 
 class Connection:
-    """One authenticated connection to a D-Bus peer on a Unix socket (no bus daemon)."""
+    """One authenticated connection to a D-Bus peer on a Unix socket (no bus daemon).
 
-    def __init__(self, path, timeout=30.0):
+    ``timeout`` bounds everything the connection does, from connect to the last
+    answer of the last call: one deadline, not one per step."""
+
+    def __init__(self, path, timeout=DEFAULT_TIMEOUT):
         self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
         self._serial = 0
         self._buffer = bytearray()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self.sock.settimeout(timeout)
+            self._bound_next_step()
             self.sock.connect(path)
             self._authenticate()
+        except socket.timeout:
+            self.close()
+            raise BusUnavailable("systemd did not answer within %ss" % self.timeout)
         except (OSError, socket.error) as exc:
             self.close()
             raise BusUnavailable("cannot use %s: %s" % (path, exc))
@@ -312,10 +131,23 @@ class Connection:
             self.close()
             raise
 
+    def _remaining(self):
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise BusUnavailable("systemd did not answer within %ss" % self.timeout)
+        return remaining
+
+    def _bound_next_step(self):
+        """A blocking socket step may take only what is left of the deadline."""
+        self.sock.settimeout(self._remaining())
+
     def _authenticate(self):
         uid = binascii.hexlify(str(os.geteuid()).encode("ascii"))
         self.sock.sendall(b"\0AUTH EXTERNAL " + uid + b"\r\n")
         while b"\r\n" not in self._buffer:
+            if len(self._buffer) > MAX_AUTH_LINE:
+                raise BusUnavailable("systemd's answer to the authentication is too long: not systemd")
+            self._bound_next_step()
             chunk = self.sock.recv(4096)
             if not chunk:
                 raise BusUnavailable("systemd closed the connection during authentication")
@@ -324,6 +156,7 @@ class Connection:
         if not line.startswith(b"OK "):
             raise BusUnavailable("systemd refused the authentication: %r" % line[:80])
         self._buffer = bytearray(rest)
+        self._bound_next_step()
         self.sock.sendall(b"BEGIN\r\n")
 
     def close(self):
@@ -356,7 +189,7 @@ class Connection:
         waiting = len(pending)
         sent = 0
         outgoing = b""
-        deadline = time.monotonic() + self.timeout
+        deadline = self.deadline
         self.sock.setblocking(False)
         selector = selectors.DefaultSelector()
         try:
@@ -401,7 +234,7 @@ class Connection:
             raise BusUnavailable("systemd closed the connection")
         self._buffer += chunk
         try:
-            messages, used = parse_messages(self._buffer)
+            messages, used = parse_messages(self._buffer, self.deadline)
         except (struct.error, IndexError, KeyError, ValueError) as exc:
             # a malformed message: nothing in it can be trusted, systemctl is asked instead
             raise BusUnavailable("systemd's answer could not be read: %s" % exc)
@@ -451,11 +284,12 @@ def _only_value(answer, what):
     return answer[0]
 
 
-def read_units(socket_path, patterns=("*.service", "init.scope"), timeout=30.0):
+def read_units(socket_path, patterns=("*.service", "init.scope"), timeout=DEFAULT_TIMEOUT):
     """(list of UnitValues, init.scope's ControlGroup, systemd's version string).
 
     Every loaded unit matching `patterns` (inactive and failed ones too), as
     `systemctl show --all` would list them; init.scope is not among the units.
+    The whole query ends within `timeout` seconds (BusUnavailable past it).
     """
     try:
         return _read_units(socket_path, patterns, timeout)

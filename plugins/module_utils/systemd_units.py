@@ -266,9 +266,24 @@ def _run_systemctl(args, runner):
         raise SystemdError("cannot run systemctl: %s" % exc)
 
 
+# How long one systemctl call may take. systemctl asks PID 1 too: with PID 1 hung it would wait
+# out sd-bus's 90 s authentication timeout, then its 25 s call timeout. The scan's fallback took
+# 570 ms on a busy host (docs/benchmarks.md); 30 s is fifty times that. With the bus's own
+# deadline (systemd_bus.DEFAULT_TIMEOUT, 15 s) a hung PID 1 ends the scan's query within 45 s.
+SYSTEMCTL_TIMEOUT = 30.0
+
+
 def default_runner(argv, env):
+    """Run a command; its stdout as text. systemctl is stopped after SYSTEMCTL_TIMEOUT
+    (journalctl reads files, not PID 1, and runs unbounded as before)."""
+    timeout = SYSTEMCTL_TIMEOUT if argv[0] == "systemctl" else None
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out, err = proc.communicate()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise SystemdError("%s did not answer within %ss (is PID 1 hung?)" % (" ".join(argv), timeout))
     if proc.returncode != 0:
         raise SystemdError(
             "%s failed (rc=%d): %s" % (" ".join(argv), proc.returncode, err.decode("utf-8", "replace").strip())
@@ -334,7 +349,9 @@ def ask_systemd(run_systemd="/run/systemd", runner=default_runner):
     answer, through systemctl as before.
     """
     try:
-        listed, init_scope_cgroup, version = systemd_bus.read_units(os.path.join(run_systemd, "private"))
+        listed, init_scope_cgroup, version = systemd_bus.read_units(
+            os.path.join(run_systemd, "private"), timeout=systemd_bus.DEFAULT_TIMEOUT
+        )
     except systemd_bus.BusUnavailable as exc:
         units, init_scope_cgroup = read_units(runner)
         return SystemdAnswer(units, init_scope_cgroup, systemd_version(runner), "systemctl", str(exc))

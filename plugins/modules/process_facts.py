@@ -142,6 +142,15 @@ ansible_facts:
               type: int
               returned: always
               sample: 252
+            systemd_query:
+              description:
+                - How systemd was asked, null without systemd. C(source) is C(bus) (PID 1's private socket, as
+                  root) or C(systemctl); C(problem) says why the socket gave no clean answer (null on the bus).
+                - Not root, the fallback is normal; as root it points at a hung or misbehaving PID 1. The whole
+                  question to systemd ends within 45 seconds (15 on the socket, 30 for systemctl).
+              type: dict
+              returned: always
+              sample: {source: systemctl, problem: "systemd did not answer within 15.0s"}
             cgroup_layout:
               description: C(legacy) (v1 only), C(hybrid) (v1 plus a unified hierarchy) or C(unified) (v2).
               type: str

@@ -411,6 +411,15 @@ def main():
     module.exit_json(**result)
 
 
+def _warn_systemd_fallback(module, facts):
+    """As root the scan asks PID 1's private socket; asking systemctl instead points at a hung PID 1."""
+    query = facts["host"].get("systemd_query") or {}
+    if query.get("source") == "systemctl":
+        module.warn(
+            "PID 1's private socket gave no clean answer (%s): the scan asked systemctl instead" % query["problem"]
+        )
+
+
 def _save(state, path):
     cleanup_state.save(state, path)
 
@@ -438,6 +447,7 @@ def _run(module, policy, scanner, params, unpark):
     guard = Guard()
     started = time.time()
     before = scanner(policy.units)
+    _warn_systemd_fallback(module, before.facts)
     cleanup_memory.record_scan(state, before.facts, before.table, started)
     delay = remediation.second_look_delay(before.facts, policy)
     if delay is not None:

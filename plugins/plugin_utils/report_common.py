@@ -13,11 +13,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import unicodedata
-
 from collections.abc import Mapping, Sequence
 
-SCHEMA_VERSION = "1.1"
+from ansible_collections.reaper.systemd.plugins.module_utils import safe_text
+
+SCHEMA_VERSION = "1.2"
 GENERATOR = "reaper.systemd.audit"
 STATUSES = ("ok", "no_systemd", "unreachable", "failed")
 SEVERITIES = ("info", "warning", "critical")
@@ -110,27 +110,12 @@ def zombies_by_parent(items):
 
 # --------------------------------------------------------------------------- sanitizing and wording
 
-_BIDI_OR_CONTROL = ("Cc", "Cf", "Cs", "Co", "Zl", "Zp")
-
 
 def clean(value, keep_newlines=False):
-    """Text of a value with control/format characters made visible (\\xNN, \\uNNNN)."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    if text.isprintable():
-        # no character of the categories below (the common case: skip the per-character walk)
-        return text
-    out = []
-    for char in text:
-        if keep_newlines and char == "\n":
-            out.append(char)
-        elif unicodedata.category(char) in _BIDI_OR_CONTROL:
-            code = ord(char)
-            out.append("\\x%02x" % code if code < 0x100 else "\\u%04x" % code)
-        else:
-            out.append(char)
-    return "".join(out)
+    """Text of a value with control/format characters made visible (\\xNN, \\uNNNN).
+
+    The one escaping rule of the collection (safe_text), shared with the host's logs."""
+    return safe_text.clean(value, keep_newlines)
 
 
 def pct(value):

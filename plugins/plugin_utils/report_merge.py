@@ -46,8 +46,9 @@ def _own_slice_id(report):
 
 
 def _upgrade(host):
-    """A host entry of an older 1.x report gets the keys that 1.1 added."""
+    """A host entry of an older 1.x report gets the keys that 1.1 and 1.2 added."""
     host.setdefault("containers", [])
+    host.setdefault("systemd_query", None)
     totals = host.get("totals")
     if isinstance(totals, dict):
         totals.setdefault("containers", sum(as_int(c.get("processes")) for c in dict_items(host["containers"])))

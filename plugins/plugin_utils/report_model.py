@@ -64,6 +64,7 @@ HOST_KEEP = (
     "threads",
     "pid_usage",
     "thread_usage",
+    "systemd_query",
 )
 # host facts the report reads besides HOST_KEEP
 HOST_LISTS = ("zombies_outside_units", "unattributed_escapes", "containers")

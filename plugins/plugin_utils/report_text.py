@@ -90,6 +90,9 @@ def render_text(report, max_hosts=50, max_findings=20, report_dir=None):
             desc.append("no systemd as PID 1")
         desc.append("%s cgroups" % clean(host.get("cgroup_layout") or "?"))
         desc.append("privilege %s" % clean(host.get("privilege") or "?"))
+        query = host.get("systemd_query") or {}
+        if query.get("source") == "systemctl":
+            desc.append("asked systemctl (%s)" % clean(query.get("problem")))
         lines.append(
             "%s [%s] %s: %s processes, %s threads, %d zombies, pid usage %s, thread usage %s"
             % (

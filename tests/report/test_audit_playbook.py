@@ -139,7 +139,7 @@ def test_every_host_is_in_the_report_with_its_status(audit):
     assert hosts["down-host"]["message"]
     assert hosts["broken-host"]["status"] == "failed"
     assert "nonexistent" in hosts["broken-host"]["message"] or hosts["broken-host"]["message"]
-    assert report["schema_version"] == "1.1"
+    assert report["schema_version"] == "1.2"
     assert report["totals"]["status"][expected] == 1
     assert report["totals"]["status"]["unreachable"] == 1 and report["totals"]["status"]["failed"] == 1
 

@@ -87,8 +87,9 @@ def journal(after):
         entry = json.loads(line)
         item = dict((k, entry[k]) for k in keep if k in entry)
         item.update((k, v) for k, v in entry.items() if k.startswith("REAPER_"))
-        if isinstance(item.get("MESSAGE"), list):  # non-UTF-8 bytes
+        if isinstance(item.get("MESSAGE"), list):  # non-UTF-8 or non-printable bytes (ESC, a bidi override...)
             item["MESSAGE"] = bytes(item["MESSAGE"]).decode("utf-8", "replace")
+            item["MESSAGE_NOT_TEXT"] = True
         entries.append(item)
     return entries
 

@@ -1,12 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: reaper.systemd contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Schema 1.1 of the report: containers, zombie_seen_s, what the audit keeps per host, the set_stats summary."""
+"""Schema 1.1 and 1.2 of the report: containers, how systemd was asked, zombie_seen_s, what the audit keeps per host, the set_stats summary."""
 
 import json
 
 from ansible_collections.reaper.systemd.plugins.filter import report as rp
 
+from ansible_collections.reaper.systemd.plugins.plugin_utils.report_common import SCHEMA_VERSION
 from test_report import NOW, escape, finding, host, scan, unit, zombie
 
 CONTAINERS = [
@@ -41,7 +42,7 @@ def test_containers_and_their_fleet_total():
     report = rp.reaper_report(
         {"node1": scan(containered_host()), "old": scan(host(units={"a.service": unit()}))}, generated_at=NOW
     )
-    assert report["schema_version"] == "1.1"
+    assert report["schema_version"] == SCHEMA_VERSION
     node = report["hosts"]["node1"]
     assert node["containers"] == CONTAINERS
     assert node["totals"]["containers"] == 5
@@ -130,3 +131,21 @@ def test_report_json_is_one_line_per_host_and_loads_back():
     assert text.endswith("}\n")
     empty = rp.reaper_report({}, generated_at=NOW)
     assert json.loads(rp.reaper_report_json(empty)) == json.loads(json.dumps(empty))
+
+
+def test_how_each_host_asked_systemd_is_kept():
+    """Schema 1.2: a host whose scan fell back to systemctl says so, and why, in the report."""
+    fell_back = host(units={"a.service": unit()})
+    fell_back["host"]["systemd_query"] = {"source": "systemctl", "problem": "systemd did not answer within 15.0s"}
+    on_bus = host(units={"a.service": unit()})
+    on_bus["host"]["systemd_query"] = {"source": "bus", "problem": None}
+    report = rp.reaper_report(
+        {"slow": scan(fell_back), "fine": scan(on_bus), "old": scan(host(units={}))}, generated_at=NOW
+    )
+    assert report["schema_version"] == "1.2"  # the schema itself is checked after every test
+    assert report["hosts"]["slow"]["systemd_query"] == fell_back["host"]["systemd_query"]
+    assert report["hosts"]["fine"]["systemd_query"] == {"source": "bus", "problem": None}
+    assert report["hosts"]["old"]["systemd_query"] is None, "facts from before 1.2: not known"
+    text = rp.reaper_report_text(report)
+    assert "asked systemctl (systemd did not answer within 15.0s)" in text
+    assert text.count("asked systemctl") == 1

@@ -12,7 +12,7 @@ import socket
 import struct
 import threading
 
-from ansible_collections.reaper.systemd.plugins.module_utils import systemd_bus
+from ansible_collections.reaper.systemd.plugins.module_utils import dbus_wire, systemd_bus
 
 FIXED = {"y": "B", "b": "I", "n": "h", "q": "H", "i": "i", "u": "I", "x": "q", "t": "Q", "d": "d"}
 ALIGN = {"y": 1, "b": 4, "n": 2, "q": 2, "i": 4, "u": 4, "x": 8, "t": 8, "d": 8, "s": 4, "o": 4, "g": 1, "v": 1}
@@ -57,7 +57,7 @@ class Writer:
             struct.pack_into(self.order + "I", self.buf, at, len(self.buf) - start)
         elif code == "(":
             self.align(8)
-            for member, item in zip(systemd_bus.split_signature(sig[1:-1]), value):
+            for member, item in zip(dbus_wire.split_signature(sig[1:-1]), value):
                 self.write(member, item)
         else:
             raise ValueError(sig)
@@ -66,11 +66,11 @@ class Writer:
 def message(kind, serial, fields, signature="", values=(), order="<"):
     """A whole message: fields is a list of (code, type, value); the body has `signature`."""
     body = Writer(order)
-    for sig, value in zip(systemd_bus.split_signature(signature), values):
+    for sig, value in zip(dbus_wire.split_signature(signature), values):
         body.write(sig, value)
     fields = list(fields)
     if signature:
-        fields.append((systemd_bus.FIELD_SIGNATURE, "g", signature))
+        fields.append((dbus_wire.FIELD_SIGNATURE, "g", signature))
     head = Writer(order)
     head.write("y", ord("l" if order == "<" else "B"))
     head.write("y", kind)
@@ -105,6 +105,7 @@ class FakeSystemd:
         self.silent = False  # read the calls, never answer
         self.wrong_shape = False  # list units with a body of another signature
         self.garbage = False  # answer with bytes that are not a D-Bus message
+        self.zero_size_list = False  # list units as an array of empty structs (elements of no size)
         self.calls = []
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(self.path)
@@ -153,7 +154,7 @@ class FakeSystemd:
         _line, buffer = self._read_until(conn, buffer, b"BEGIN\r\n")
         answered = 0
         while True:
-            messages, used = systemd_bus.parse_messages(buffer)
+            messages, used = dbus_wire.parse_messages(buffer)
             del buffer[:used]
             for call in messages:
                 self.calls.append(call)
@@ -188,16 +189,25 @@ class FakeSystemd:
         return message(4, self._next_serial(), fields, "so", ("x.service", unit_path("x.service")), self.order)
 
     def _reply(self, call, signature, values):
-        fields = [(systemd_bus.FIELD_REPLY_SERIAL, "u", call.serial)]
+        fields = [(dbus_wire.FIELD_REPLY_SERIAL, "u", call.serial)]
         return message(2, self._next_serial(), fields, signature, values, self.order)
 
     def _error(self, call, name, text):
-        fields = [(systemd_bus.FIELD_REPLY_SERIAL, "u", call.serial), (systemd_bus.FIELD_ERROR_NAME, "s", name)]
+        fields = [(dbus_wire.FIELD_REPLY_SERIAL, "u", call.serial), (dbus_wire.FIELD_ERROR_NAME, "s", name)]
         return message(3, self._next_serial(), fields, "s", (text,), self.order)
 
+    def _zero_size_array(self, call):
+        """A reply whose array declares 64 bytes of empty structs: no element takes a byte."""
+        body = struct.pack(self.order + "I", 64) + b"\0" * 4 + b"\0" * 64
+        fields = [(dbus_wire.FIELD_REPLY_SERIAL, "u", call.serial), (dbus_wire.FIELD_SIGNATURE, "g", "a()")]
+        raw = message(2, self._next_serial(), fields, "", (), self.order)
+        return raw[:4] + struct.pack(self.order + "I", len(body)) + raw[8:] + body
+
     def _answer(self, call):
-        member = call.fields.get(systemd_bus.FIELD_MEMBER)
-        path = call.fields.get(systemd_bus.FIELD_PATH)
+        member = call.fields.get(dbus_wire.FIELD_MEMBER)
+        path = call.fields.get(dbus_wire.FIELD_PATH)
+        if member == "ListUnitsByPatterns" and self.zero_size_list:
+            return self._zero_size_array(call)
         if member == "ListUnitsByPatterns" and self.wrong_shape:
             return self._reply(call, "s", ("surprise",))
         if member == "ListUnitsByPatterns":

@@ -437,3 +437,123 @@ def test_a_fixed_unit_reports_0_for_an_hour_then_its_series_go(env):
     metrics = _metrics(paths)
     assert not [line for line in metrics if "leaky.service" in line], "an hour after the last leak the series go"
     assert "reaper_host_zombies 0" in metrics
+
+
+FORGED = "x\nreaper-cleanup[1]: all clear\x1b[2K\r\u202egnp.exe\x00"
+
+
+def _hostile_before(pid):
+    before = _before(pid)
+    before.table.processes[pid].comm = FORGED
+    before.facts["units"]["leaky.service"]["leftovers"][0]["comm"] = FORGED
+    return before
+
+
+def _physical_lines(text):
+    return text.split("\n")[:-1] if text else []
+
+
+def test_a_hostile_process_name_stays_on_its_line(env, leftover, capsys):
+    """A comm with a newline, CR, ANSI, bidi and NUL cannot forge a separate journal line."""
+    paths, write_config, journal = env
+    config = write_config(actions=["kill_leftovers"], dry_run=True)
+    assert cc.main(["--config", config], journal=journal, scanner=Scanner([_hostile_before(leftover.pid)])) == 0
+    out = capsys.readouterr().out
+    would = [line for line in _physical_lines(out) if "would kill left-over" in line]
+    assert len(would) == 1
+    assert "x\\x0areaper-cleanup[1]: all clear\\x1b[2K\\x0d\\u202egnp.exe\\x00" in would[0]
+    for line in _physical_lines(out) + _physical_lines(journal.stream.getvalue()):
+        assert line.isprintable(), repr(line)
+        assert not line.startswith("reaper-cleanup[1]")
+
+
+def test_a_hostile_error_text_stays_on_its_line(env, capsys, monkeypatch):
+    """Error texts (here a state path's OSError) are escaped on stderr and in the journal too."""
+    paths, write_config, journal = env
+    config = write_config()
+
+    def broken(state, path):
+        raise OSError(5, "I/O error\nreaper-cleanup[1]: forged \x1b[31m")
+
+    monkeypatch.setattr(cc.cleanup_state, "save", broken)
+    cc.main(["--config", config], journal=journal, scanner=Scanner([AFTER]))
+    err = capsys.readouterr().err
+    assert "I/O error\\x0areaper-cleanup[1]: forged \\x1b[31m" in err
+    for line in _physical_lines(err) + _physical_lines(journal.stream.getvalue()):
+        assert line.isprintable(), repr(line)
+    for entry in journal.sent:
+        assert entry["MESSAGE"].isprintable()
+
+
+def test_a_metrics_write_failure_fails_the_run_after_logging_the_actions(env, leftover, capsys):
+    """A stale .prom must not go unnoticed: error entry, exit 5; the actions taken are still logged."""
+    paths, write_config, journal = env
+    config = write_config(actions=["kill_leftovers"], grace=5, cooldown=0)
+    os.rmdir(paths["textfile_dir"])  # gone: the write fails (ENOENT) as on a full or read-only disk
+    rc = cc.main(["--config", config], journal=journal, scanner=Scanner([_before(leftover.pid), AFTER]))
+    assert rc == cc.EXIT_METRICS_NOT_WRITTEN == 5
+    kinds = [e["REAPER_ACTION"] for e in journal.sent]
+    assert kinds == ["kill_leftovers", "run_summary", "metrics_failed"]
+    failed = journal.sent[-1]
+    assert failed["PRIORITY"] == 3 and failed["MESSAGE_ID"] == MESSAGE_IDS["metrics_failed"]
+    assert paths["textfile_dir"] in failed["MESSAGE"] and "No such file" in failed["MESSAGE"]
+    assert "cannot write metrics" in capsys.readouterr().err
+    state = json.load(open(paths["state_path"]))
+    assert state["counters"]["kill_leftovers|done"] == 1, "the action is remembered"
+
+
+def test_an_action_failure_outranks_a_metrics_failure(env, monkeypatch):
+    paths, write_config, journal = env
+    config = write_config(actions=["restart_unit"], min_zombie_age=0, action_timeout=5)
+
+    def systemctl(argv, stdout=None, stderr=None, env=None, timeout=None, universal_newlines=None, check=None):
+        out = "i" * 32 + "\n" if argv[1] == "show" else ""
+        return subprocess.CompletedProcess(argv, 0 if argv[1] == "show" else 1, out, "Job failed")
+
+    monkeypatch.setattr(cc.remediation_executor.subprocess, "run", systemctl)
+    os.rmdir(paths["textfile_dir"])
+    rc = cc.main(["--config", config], journal=journal, scanner=Scanner([_zombie_scan([201]), _zombie_scan([201])]))
+    assert rc == cc.EXIT_ACTION_FAILED
+    assert "metrics_failed" in [e["REAPER_ACTION"] for e in journal.sent]
+
+
+def test_a_fallback_to_systemctl_is_in_the_journal_and_the_metrics(env, capsys):
+    paths, write_config, journal = env
+    problem = "systemd did not answer within 15.0s\n\x1b[31m"
+    fell_back = FakeResult(
+        {
+            "host": {"zombies": 0, "pid_usage": 0.01, "systemd_query": {"source": "systemctl", "problem": problem}},
+            "units": {"leaky.service": _unit()},
+        }
+    )
+    assert cc.main(["--config", write_config()], journal=journal, scanner=Scanner([fell_back])) == 0
+    entry = [e for e in journal.sent if e["REAPER_ACTION"] == "systemd_query_fallback"]
+    assert len(entry) == 1 and entry[0]["PRIORITY"] == 4
+    assert entry[0]["MESSAGE_ID"] == MESSAGE_IDS["systemd_query_fallback"]
+    assert "did not answer within 15.0s\\x0a\\x1b[31m" in entry[0]["MESSAGE"]
+    assert "reaper_systemd_query_fallback 1" in _metrics(paths)
+    journal.sent[:] = []
+    on_the_bus = FakeResult(
+        {
+            "host": {"zombies": 0, "pid_usage": 0.01, "systemd_query": {"source": "bus", "problem": None}},
+            "units": {"leaky.service": _unit()},
+        }
+    )
+    assert cc.main(["--config", write_config()], journal=journal, scanner=Scanner([on_the_bus])) == 0
+    assert [e["REAPER_ACTION"] for e in journal.sent] == ["run_summary"]
+    assert "reaper_systemd_query_fallback 0" in _metrics(paths)
+
+
+def test_systemd_that_cannot_be_asked_ends_the_run_with_exit_6_and_no_action(env, leftover, capsys):
+    """A hung PID 1: the scan gives up within its bound; the run says so, acts on nothing, no traceback."""
+    paths, write_config, journal = env
+
+    def hung(units):
+        raise cc.SystemdError("systemctl --no-pager show did not answer within 30.0s (is PID 1 hung?)")
+
+    rc = cc.main(["--config", write_config(actions=["kill_leftovers"])], journal=journal, scanner=hung)
+    assert rc == cc.EXIT_SYSTEMD == 6
+    assert leftover.poll() is None
+    entry = journal.sent[-1]
+    assert entry["PRIORITY"] == 3 and "did not answer within 30.0s" in entry["MESSAGE"]
+    assert "nothing done" in capsys.readouterr().err

@@ -79,10 +79,33 @@ def test_native_protocol_fields(fake_journald):
     assert fields['PRIORITY'] == '5'
 
 
-def test_multiline_value_uses_binary_form(fake_journald):
+def test_multiline_bytes_use_binary_form(fake_journald):
     path, sock = fake_journald
-    journal.Journal(socket_path=path).log('run_summary', 'line one\nline two')
-    assert _decode(sock.recv(65536))['MESSAGE'] == 'line one\nline two'
+    journal.Journal(socket_path=path).log('run_summary', 'summary', detail=b'line one\nline two')
+    assert _decode(sock.recv(65536))['REAPER_DETAIL'] == 'line one\nline two'
+
+
+HOSTILE = 'worker\nreaper-systemd[1]: all clear \x1b[31m\u202e'
+SHOWN = 'worker\\x0areaper-systemd[1]: all clear \\x1b[31m\\u202e'
+
+
+def test_text_fields_are_one_printable_line(fake_journald):
+    """journalctl shows MESSAGE on a terminal: a process name cannot forge a line or colour it."""
+    path, sock = fake_journald
+    journal.Journal(socket_path=path).log('kill_leftovers', 'killing 42 (%s)' % HOSTILE, reason=HOSTILE, pid=42)
+    fields = _decode(sock.recv(65536))
+    assert fields['MESSAGE'] == 'killing 42 (%s)' % SHOWN
+    assert fields['REASON'] == SHOWN
+    assert fields['OBJECT_PID'] == '42'
+
+
+def test_stderr_fallback_is_one_printable_line(tmp_path):
+    stream = io.StringIO()
+    jr = journal.Journal(socket_path=str(tmp_path / 'absent'), stream=stream)
+    jr.log('kill_leftovers', 'killing 42 (%s)' % HOSTILE, reason=HOSTILE)
+    lines = stream.getvalue().split('\n')
+    assert lines[1:] == [''] and lines[0].isprintable()
+    assert SHOWN in lines[0]
 
 
 def test_fallback_to_stderr_without_journal(tmp_path):

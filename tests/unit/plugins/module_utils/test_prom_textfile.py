@@ -136,3 +136,16 @@ def test_unknown_pid_max_is_not_exported():
     lines = _lines(pt.samples_from(facts, {}, 0.0, 1.0))
     assert 'reaper_host_pids_current 10' in lines
     assert not [line for line in lines if line.startswith('reaper_host_pid_max')]
+
+
+def test_systemd_query_fallback_is_a_bounded_gauge():
+    """1 when the scan asked systemctl because PID 1's socket gave no clean answer; the reason is in the journal."""
+    for query, value in (({'source': 'systemctl', 'problem': 'systemd did not answer within 15.0s'}, 1),
+                         ({'source': 'bus', 'problem': None}, 0)):  # fmt: skip
+        facts = {'host': {'zombies': 0, 'pid_usage': 0.1, 'systemd_query': query}, 'units': {}}
+        lines = _lines(pt.samples_from(facts, {}, 0.0, 1.0))
+        assert [line for line in lines if line.startswith('reaper_systemd_query_fallback')] == [
+            'reaper_systemd_query_fallback %d' % value
+        ]
+    lines = _lines(pt.samples_from({'host': {'zombies': 0, 'systemd_query': None}, 'units': {}}, {}, 0.0, 1.0))
+    assert not [line for line in lines if 'systemd_query' in line], 'systemd is not PID 1: nothing to say'

@@ -217,6 +217,9 @@ def deny_unreadable(host, monkeypatch):
 
 def both_scans(host, monkeypatch, **options):
     current = host.scan(monkeypatch, **options).facts
+    # the previous scan only ever asked systemctl and did not say so: compare the rest
+    query = current["host"].pop("systemd_query")
+    assert query["source"] == "systemctl" and "private" in query["problem"]
     previous = previous_scan(
         ScanOptions(**options),
         HostPaths(host.proc, host.run_systemd),
@@ -255,6 +258,13 @@ def test_the_mix_covers_every_kind_of_leak(tmp_path, monkeypatch):
         if facts["host"]["containers"]:
             seen.add("containers")
     assert seen >= {"zombies", "leftovers", "survivors", "escaped", "unattributed_escapes", "containers"}
+
+
+def test_the_facts_say_how_systemd_was_asked_and_why_not_the_bus(tmp_path, monkeypatch):
+    host = build_host(tmp_path, LAYOUTS[1], 0)
+    query = host.scan(monkeypatch).facts["host"]["systemd_query"]
+    assert query["source"] == "systemctl"
+    assert "cannot use %s" % os.path.join(host.run_systemd, "private") in query["problem"]
 
 
 def test_listed_processes_carry_their_real_uid(tmp_path):

@@ -5,13 +5,18 @@ The peer is tests/unit/plugins/module_utils/fake_systemd_bus.py: its own marshal
 comparison on a real systemd runs in the lab (molecule/default verify).
 """
 
+import os
+import re
 import shutil
+import socket
 import struct
 import tempfile
+import threading
+import time
 
 import pytest
 
-from ansible_collections.reaper.systemd.plugins.module_utils import systemd_bus, systemd_units
+from ansible_collections.reaper.systemd.plugins.module_utils import dbus_wire, systemd_bus, systemd_units
 from ansible_collections.reaper.systemd.tests.unit.plugins.module_utils.fake_systemd_bus import (
     FakeSystemd,
     message,
@@ -145,24 +150,24 @@ def test_messages_are_read_in_either_byte_order_and_across_partial_buffers(order
     second = message(2, 2, [(5, "u", 2)], "v", (("ay", INVOCATION),), order)
     third = message(3, 3, [(5, "u", 3), (4, "s", "org.freedesktop.DBus.Error.UnknownProperty")], "s", ("x",), order)
     stream = first + second + third
-    messages, used = systemd_bus.parse_messages(bytearray(stream[:-5]))
+    messages, used = dbus_wire.parse_messages(bytearray(stream[:-5]))
     assert [m.reply_serial for m in messages] == [1, 2] and used == len(first) + len(second)
-    messages, used = systemd_bus.parse_messages(bytearray(stream))
+    messages, used = dbus_wire.parse_messages(bytearray(stream))
     assert used == len(stream)
     assert messages[0].values == [[tuple(rows[0])]]
     assert messages[1].values == [INVOCATION]
-    assert messages[2].kind == systemd_bus.ERROR and messages[2].error_name.endswith("UnknownProperty")
+    assert messages[2].kind == dbus_wire.ERROR and messages[2].error_name.endswith("UnknownProperty")
 
 
 def test_values_of_every_type_the_scan_reads():
     for sig, value in (("u", 4242), ("i", -1), ("t", UNSET), ("b", True), ("s", "ü/x"), ("ay", b"\0\1")):
         raw = message(2, 1, [(5, "u", 1)], "v", ((sig, value),))
-        assert systemd_bus.parse_messages(bytearray(raw))[0][0].values == [value]
+        assert dbus_wire.parse_messages(bytearray(raw))[0][0].values == [value]
 
 
 def test_not_a_dbus_message_is_refused():
     with pytest.raises(systemd_bus.BusUnavailable, match="not a D-Bus message"):
-        systemd_bus.parse_messages(bytearray(b"HTTP/1.1 200 OK\r\n\r\n"))
+        dbus_wire.parse_messages(bytearray(b"HTTP/1.1 200 OK\r\n\r\n"))
 
 
 # --- the exchange with systemd ---
@@ -244,5 +249,155 @@ def test_header_fields_are_read_whatever_their_order():
     raw = message(2, 9, [(8, "g", "v"), (99, "u", 1), (5, "u", 41)], "", ())
     body = struct.pack("<B", 1) + b"u\0" + b"\0" + struct.pack("<I", 7)
     raw = raw[:4] + struct.pack("<I", len(body)) + raw[8:] + body
-    parsed = systemd_bus.parse_messages(bytearray(raw))[0][0]
+    parsed = dbus_wire.parse_messages(bytearray(raw))[0][0]
     assert parsed.reply_serial == 41 and parsed.values == [7]
+
+
+# --- a peer that misbehaves on purpose: every case ends, within the deadline, and falls back ---
+
+
+def _ends_within(seconds, func, *args, **kwargs):
+    """Run func in a thread; fail the test if it is still running after `seconds` (instead of hanging)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = func(*args, **kwargs)
+        except BaseException as exc:  # handed to the test below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "still running after %ss" % seconds
+    return outcome, time.monotonic() - started
+
+
+def _reply_header(body_length, signature, serial=1):
+    """A METHOD_RETURN header for reply serial 1 that declares `body_length` bytes of body."""
+    raw = message(2, 7, [(5, "u", serial), (8, "g", signature)], "", ())
+    return raw[:4] + struct.pack("<I", body_length) + raw[8:]
+
+
+@pytest.mark.parametrize("signature", ["a()", "a{}", "a(())"])
+def test_an_array_of_zero_size_elements_is_refused_not_spun_on(signature):
+    # an array that declares 8 bytes of elements that take none: a loop without progress
+    raw = _reply_header(8, signature) + struct.pack("<I", 8) + b"\0" * 4 + b"\0" * 8
+    outcome, _took = _ends_within(5, dbus_wire.parse_messages, bytearray(raw))
+    assert isinstance(outcome.get("error"), (ValueError, systemd_bus.BusUnavailable)), outcome
+
+
+def test_values_nested_deeper_than_the_specification_allows_are_refused():
+    # 200 variants, each holding the next: the specification allows 64 levels of nesting
+    body = struct.pack("<B", 1) + b"v\0"
+    body = body * 200 + struct.pack("<B", 1) + b"y\0" + b"\1"
+    raw = _reply_header(len(body), "v") + body
+    outcome, _took = _ends_within(5, dbus_wire.parse_messages, bytearray(raw))
+    assert isinstance(outcome.get("error"), (ValueError, systemd_bus.BusUnavailable)), outcome
+
+
+def test_a_declared_length_above_the_cap_is_refused_before_any_body_arrives():
+    # only the 16-byte header and the fields: 200 MiB would have been buffered, waiting
+    raw = _reply_header(200 * 1024 * 1024, "ay")
+    with pytest.raises(systemd_bus.BusUnavailable, match="more than"):
+        dbus_wire.parse_messages(bytearray(raw))
+    assert dbus_wire.MAX_MESSAGE <= 32 * 1024 * 1024
+
+
+def test_a_string_that_runs_past_its_message_is_refused():
+    body = struct.pack("<I", 1000) + b"abc\0"
+    raw = _reply_header(len(body), "s") + body + message(2, 8, [(5, "u", 2)], "s", ("x" * 1200,))
+    with pytest.raises((ValueError, systemd_bus.BusUnavailable)):
+        dbus_wire.parse_messages(bytearray(raw))
+
+
+class Trickler:
+    """A peer that accepts, then sends `prefix` and one byte of `filler` every `every` seconds, forever."""
+
+    def __init__(self, directory, prefix=b"", filler=b"x", every=0.02):
+        self.path = os.path.join(directory, "private")
+        self.prefix, self.filler, self.every = prefix, filler, every
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.path)
+        self.server.listen(1)
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        try:
+            conn, _addr = self.server.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.recv(4096)
+                conn.sendall(self.prefix)
+                while not self.stopped.wait(self.every):
+                    conn.sendall(self.filler)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.stopped.set()
+        self.server.close()
+
+
+OK_LINE = b"OK 0123456789abcdef0123456789abcdef\r\n"
+
+
+@pytest.mark.parametrize(
+    "prefix, filler, problem",
+    [
+        (b"", b"O", "too long|did not answer within"),  # an authentication line that never ends
+        (OK_LINE + _reply_header(1024 * 1024, "ay"), b"\0", "did not answer within"),  # a body that trickles
+    ],
+)
+def test_a_peer_that_trickles_bytes_forever_meets_the_overall_deadline(run_dir, prefix, filler, problem):
+    peer = Trickler(run_dir, prefix, filler)
+    try:
+        outcome, took = _ends_within(10, systemd_bus.read_units, peer.path, timeout=1.0)
+    finally:
+        peer.stop()
+    assert isinstance(outcome.get("error"), systemd_bus.BusUnavailable), outcome
+    assert re.search(problem, str(outcome["error"]))
+    assert took < 2.0, "the whole query, authentication included, is bounded by one deadline"
+
+
+def test_a_zero_size_array_from_the_peer_falls_back_to_systemctl(peer, run_dir):
+    peer(zero_size_list=True)
+    outcome, _took = _ends_within(10, systemd_units.ask_systemd, run_dir, systemctl)
+    answer = outcome["value"]
+    assert answer.source == "systemctl" and re.search("empty struct|zero-size", answer.bus_problem)
+
+
+def test_systemctl_that_hangs_is_stopped_after_its_timeout(monkeypatch, tmp_path):
+    """With PID 1 hung, systemctl waits out sd-bus's 90 s authentication timeout: it is stopped sooner."""
+    fake = tmp_path / "systemctl"
+    fake.write_text("#!/bin/sh\necho $$ > %s/pid\nexec sleep 60\n" % tmp_path)
+    fake.chmod(0o755)
+    monkeypatch.setattr(systemd_units, "SYSTEMCTL_TIMEOUT", 0.5)
+    env = dict(os.environ, PATH="%s:%s" % (tmp_path, os.environ.get("PATH", "")))
+    started = time.monotonic()
+    with pytest.raises(systemd_units.SystemdError, match="did not answer within 0.5s"):
+        systemd_units.default_runner(["systemctl", "show"], env)
+    assert time.monotonic() - started < 5
+    pid = int((tmp_path / "pid").read_text())
+    assert not os.path.exists("/proc/%d" % pid) or "Z" in open("/proc/%d/stat" % pid).read().split(")")[-1][:3]
+
+
+def test_a_hung_pid1_ends_the_question_within_the_bus_deadline_plus_the_systemctl_timeout(
+    peer, run_dir, monkeypatch, tmp_path
+):
+    """PID 1 accepts and never answers, and systemctl (which asks the same PID 1) hangs too."""
+    peer(silent=True)
+    fake = tmp_path / "systemctl"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (tmp_path, os.environ.get("PATH", "")))
+    monkeypatch.setattr(systemd_bus, "DEFAULT_TIMEOUT", 0.5)
+    monkeypatch.setattr(systemd_units, "SYSTEMCTL_TIMEOUT", 0.7)
+    outcome, took = _ends_within(10, systemd_units.ask_systemd, run_dir)
+    assert isinstance(outcome.get("error"), systemd_units.SystemdError), outcome
+    assert "did not answer within 0.7s" in str(outcome["error"])
+    assert 1.2 <= took < 2.5, "the bus deadline, then the systemctl timeout: %.2fs" % took
