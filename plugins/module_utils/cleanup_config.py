@@ -23,11 +23,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import json
 import os
 import stat
 
-from . import cleanup_policy, option_checks
+from . import cleanup_lock, cleanup_policy, option_checks
 from .cleanup_lock import LOCK_PATH
 from .cleanup_state import STATE_PATH
 
@@ -60,6 +61,24 @@ def _host_label(option, value):
     return option_checks.safe_string(option, value)
 
 
+def _host_lock(normal, given):
+    """The one lock of the host. Another path is refused rather than honoured.
+
+    The lock keeps two cleanups (the timer, an ad-hoc reap) from acting at once; it
+    does that only if both take the same lock. A cleanup given a lock of its own
+    would run beside the others, so the only accepted value is the host's lock
+    (``cleanup_lock.LOCK_PATH``, which tests point at a scratch directory).
+    """
+    if normal not in (LOCK_PATH, cleanup_lock.LOCK_PATH):
+        raise option_checks.InvalidOption(
+            'lock_path',
+            given,
+            'must be %s: the lock is host-wide, and a cleanup holding another lock would act '
+            'at the same time as the timer or reap' % LOCK_PATH,
+        )
+    return cleanup_lock.LOCK_PATH
+
+
 def check_extra(extra):
     """Validate the non-policy keys (already merged with defaults); returns the normalised values."""
     checked = dict(extra)
@@ -69,12 +88,31 @@ def check_extra(extra):
     checked['textfile_dir'] = option_checks.optional_path('textfile_dir', extra['textfile_dir'], unit_file=True)
     for name in ('state_path', 'lock_path', 'pause_path'):
         checked[name] = option_checks.absolute_path(name, extra[name])
+    checked['lock_path'] = _host_lock(checked['lock_path'], extra['lock_path'])
     checked['backend'] = option_checks.choice('backend', extra['backend'], BACKENDS)
     checked['host_label'] = _host_label('host_label', extra['host_label'])
     if extra['timer_interval'] is not None:
         # seconds from here on; the role writes the same text the timer unit gets
         checked['timer_interval'] = option_checks.timespan('timer_interval', extra['timer_interval'], **INTERVAL_BOUNDS)
     return checked
+
+
+def pause_requested(path):
+    """(paused, why) for the pause file at ``path``. Fails closed: only "no such file" means not paused.
+
+    os.path.lexists() answers False for any error, so a path the kernel refuses
+    (longer than PATH_MAX, a loop, no permission) read as "not paused" and the run
+    acted. Any answer but ENOENT is a pause, with the reason to report.
+    """
+    if not path:
+        return False, None
+    try:
+        os.lstat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False, None
+        return True, 'cannot tell whether the pause file %s exists (%s): paused to be safe' % (path, exc.strerror)
+    return True, '%s exists' % path
 
 
 def _split(data):

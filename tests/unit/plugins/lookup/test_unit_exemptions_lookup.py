@@ -42,4 +42,4 @@ def test_allow_lifts_a_by_design_entry(lookup):
 def test_allow_covering_a_never_ours_unit_fails_naming_the_option(lookup):
     with pytest.raises(AnsibleLookupError) as err:
         lookup.run(["ssh"], variables={}, allow=["user@*"], allow_option="killmode_hardening_allow")
-    assert "killmode_hardening_allow: 'user@*' covers user@*" in str(err.value)
+    assert "killmode_hardening_allow: 'user@*' can match user@*" in str(err.value)
