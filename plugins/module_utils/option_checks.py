@@ -273,7 +273,10 @@ def journalctl_time(option, value):
 # Ansible's spellings of booleans (module_utils.parsing.convert_bool), for role variables.
 _ANSIBLE_TRUE = ('yes', 'on', '1', 'true', 't', 'y')
 _ANSIBLE_FALSE = ('no', 'off', '0', 'false', 'f', 'n')
+# ASCII digits only: Python's int() and float() also read "٥" (Arabic-Indic five), " 5\n" and
+# "1_0"; float() reads "nan" and "inf".
 _INT_TEXT = re.compile(r'[-+]?[0-9]{1,18}\Z')
+_STRICT_FLOAT_TEXT = re.compile(r'[-+]?(?:[0-9]{1,18}(?:\.[0-9]{0,18})?|\.[0-9]{1,18})(?:[eE][-+]?[0-9]{1,3})?\Z')
 
 
 def as_ansible_would(kind, value):
@@ -281,21 +284,19 @@ def as_ansible_would(kind, value):
 
     Role variables may come from ``-e name=value`` as strings; the role's argument
     spec accepts "5" for an int and "no" for a bool, and the role renders them with
-    ``| int`` / ``| bool``. Only those unambiguous spellings are converted; the
-    result is then checked like any other value. Lists are never converted: a
-    string where a list belongs is refused.
+    ``| int`` / ``| bool``. Only those unambiguous spellings are converted (ASCII
+    digits, no surrounding whitespace or newline, no "nan" or "inf"); the result is
+    then checked like any other value. Lists are never converted: a string where a
+    list belongs is refused.
     """
     if not isinstance(value, str):
         return value
-    if kind == 'int' and _INT_TEXT.match(value.strip()):
-        return int(value.strip())
-    if kind == 'float':
-        try:
-            return float(value.strip()) if value.strip() else value
-        except ValueError:
-            return value
+    if kind == 'int' and _INT_TEXT.match(value):
+        return int(value)
+    if kind == 'float' and _STRICT_FLOAT_TEXT.match(value):
+        return float(value)
     if kind == 'bool':
-        lowered = value.strip().lower()
+        lowered = value.lower()
         if lowered in _ANSIBLE_TRUE:
             return True
         if lowered in _ANSIBLE_FALSE:
@@ -304,9 +305,6 @@ def as_ansible_would(kind, value):
 
 
 # ------------------------------------------------------------------ numbers from Ansible
-# ASCII digits only: Python's int() also reads "٥" (Arabic-Indic five) and " 5\n" as 5.
-_STRICT_INT_TEXT = re.compile(r'[-+]?[0-9]{1,18}\Z')
-_STRICT_FLOAT_TEXT = re.compile(r'[-+]?(?:[0-9]{1,18}(?:\.[0-9]{0,18})?|\.[0-9]{1,18})(?:[eE][-+]?[0-9]{1,3})?\Z')
 
 
 def strict_int(value):
@@ -324,7 +322,7 @@ def strict_int(value):
         if math.isfinite(value) and value.is_integer():
             return int(value)
         raise ValueError('must be a whole finite number, got %s' % shown(value))
-    if isinstance(value, str) and _STRICT_INT_TEXT.match(value):
+    if isinstance(value, str) and _INT_TEXT.match(value):
         return int(value)
     raise ValueError('must be a whole number written with the digits 0-9, got %s' % shown(value))
 
