@@ -17,6 +17,7 @@ __metaclass__ = type
 
 import errno
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.reaper.systemd.plugins.module_utils import option_checks, path_rules
 from ansible_collections.reaper.systemd.plugins.plugin_utils.report_compare import compare
+from ansible_collections.reaper.systemd.plugins.plugin_utils import report_merge
 from ansible_collections.reaper.systemd.plugins.plugin_utils.report_merge import merge
 from ansible_collections.reaper.systemd.plugins.plugin_utils.report_model import build_report, summary
 from ansible_collections.reaper.systemd.plugins.plugin_utils.report_render import (
@@ -102,6 +104,41 @@ def report_directory(value):
     return normal
 
 
+# A slice id names a directory when the report is published (slices/<id>): a plain name only.
+_SLICE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
+
+
+def check_arguments(args):
+    """The values Ansible's own types let through that the report must not carry (AnsibleActionFail naming them).
+
+    The label, the slice id and host names are written into report.md and report.html and shown on
+    terminals: no control, bidi or other invisible characters. The slice id becomes a directory name.
+    A baseline or a merge input must be a report.
+    """
+    try:
+        if args["label"] is not None:
+            option_checks.safe_string("label", args["label"], allow_empty=True, allow_dash=True)
+        if args["slice"] and not _SLICE_ID.match(args["slice"]):
+            raise option_checks.InvalidOption(
+                "slice", args["slice"], "must be a slice id of letters, digits, '_', '.' and '-' (at most 64)"
+            )
+        for name in args["hosts"]:
+            option_checks.safe_string("hosts", name, allow_dash=True)
+    except option_checks.InvalidOption as exc:
+        raise AnsibleActionFail(str(exc))
+    for option, reports in (
+        ("baseline", [args["baseline"]] if args["baseline"] else []),
+        ("merge_inputs", args["merge_inputs"] or []),
+    ):
+        for index, report in enumerate(reports):
+            try:
+                report_merge._check(report, index)
+            except Exception as exc:  # AnsibleFilterError, said for the filter: say it for the option
+                raise AnsibleActionFail(
+                    "%s is not a fleet report: %s, got %s" % (option, exc, option_checks.shown(report))
+                )
+
+
 def _same_content(path, data):
     """True when ``path`` is a regular file (not a symlink) holding ``data``; read without following links."""
     try:
@@ -146,6 +183,7 @@ class ActionModule(ActionBase):
         del tmp
         args = self.validate_argument_spec(argument_spec=ARGS)[1]
         report_dir = report_directory(args["report_dir"])
+        check_arguments(args)
 
         try:
             if args["merge_inputs"] is not None:

@@ -55,10 +55,14 @@ class ConfigError(option_checks.InvalidOption):
     """Configuration that cannot work; the message names the option and the value."""
 
 
+# A host name is at most 253 characters (RFC 1035); the label is one value of every metric.
+HOST_LABEL_MAX = 253
+
+
 def _host_label(option, value):
     if value is None:
         return None
-    return option_checks.safe_string(option, value)
+    return option_checks.safe_string(option, value, max_length=HOST_LABEL_MAX)
 
 
 def _host_lock(normal, given):
@@ -283,7 +287,7 @@ def _check_role_value(name, kind, value):
     if name == 'textfile_dir':
         return option_checks.optional_path(name, value, unit_file=True)
     if name == 'host_label':
-        return None if value in (None, '') else option_checks.safe_string(name, value)
+        return None if value in (None, '') else _host_label(name, value)
     return value
 
 

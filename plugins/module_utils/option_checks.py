@@ -148,7 +148,7 @@ def unprintable(text):
     return None
 
 
-def safe_string(option, value, allow_empty=False, allow_dash=False):
+def safe_string(option, value, allow_empty=False, allow_dash=False, max_length=None):
     """A string without control, bidi or other invisible characters and not starting with '-'.
 
     A leading '-' would be read as an option by the commands the value reaches
@@ -167,6 +167,8 @@ def safe_string(option, value, allow_empty=False, allow_dash=False):
         )
     if value.startswith('-') and not allow_dash:
         raise InvalidOption(option, value, "must not start with '-'")
+    if max_length is not None and len(value) > max_length:
+        raise InvalidOption(option, value, 'must not be longer than %d characters' % max_length)
     return value
 
 
