@@ -76,6 +76,9 @@ options:
     description:
       - When set, count systemd's C(Found left-over process) and C(remains running after unit stopped)
         journal lines per unit since this C(journalctl --since) time (for example C(-1h) or C(today)).
+      - Only journalctl times are accepted (a date, a time, C(-1h), C(+2 days), C(3 hours ago), C(@EPOCH), C(today),
+        C(yesterday), C(now)); anything that could read as an option of journalctl (C(--all)) is refused naming this
+        option.
     type: str
   max_items:
     description: Cap on each per-unit list (zombies, leftovers, survivors, escaped); C(counts) stays exact.

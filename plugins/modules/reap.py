@@ -15,9 +15,12 @@ version_added: 0.1.0
 description:
   - Scans the host with the same code as M(reaper.systemd.process_facts), plans the actions the operator
     allowed on the units in scope, and takes them one by one.
-  - Every action is off unless named in O(actions). Scope is explicit (O(units) is required) and a built-in
-    deny list (C(systemd-*), C(dbus*), C(ssh*), C(user@*), C(getty@*), C(reaper-cleanup*)) applies even to
-    C(*); O(deny) can only extend it.
+  - Every action is off unless named in O(actions). Scope is explicit (O(units) is required) and two built-in
+    tiers apply even to C(*). Never ours (C(systemd-*), C(dbus*), C(user@*), C(user-runtime-dir@*),
+    C(emergency.service), C(rescue.service), C(reaper-cleanup*)) is never acted on, whatever the options. By design
+    (C(ssh), C(sshd), C(cron), C(crond), C(atd), C(anacron), C(containerd), C(docker), C(libvirtd),
+    C(NetworkManager), C(getty@*), C(serial-getty@*), units that keep their processes on purpose) is left alone
+    unless O(allow) lifts it. O(deny) can only extend them.
   - Single processes are signalled through a pidfd after their identity (start time, cgroup) is re-checked
     through a C(/proc/PID) directory fd, so a PID reused since the scan is never hit. They get C(SIGTERM),
     O(grace) seconds, then C(SIGKILL). Whole units are restarted through C(systemctl restart).
@@ -88,8 +91,11 @@ options:
   allow:
     description:
       - Units or patterns that lift the built-in "by design" exemptions (services that set C(KillMode=process) on
-        purpose, such as C(cron)). Never widens the scope (O(units) still decides) and never lifts the units that
-        are never ours (C(systemd-*), C(dbus*), ...).
+        purpose, such as C(cron), C(ssh*) or C(getty@*)). Never widens the scope (O(units) still decides).
+      - Only by-design units can be lifted. An entry that could match any never-ours unit (C(*), C(*.service),
+        C(systemd-journald), C(s*-journald*), C(dbus*), ...) is refused and the task fails naming O(allow), before
+        anything is done; the same rule as C(killmode_hardening_allow) of the role
+        C(reaper.systemd.killmode_hardening).
     type: list
     elements: str
     default: []
@@ -145,7 +151,11 @@ options:
     type: bool
     default: false
   pause_path:
-    description: When this file exists, the run plans and acts on nothing (shared with the cleanup timer).
+    description:
+      - When this file exists, the run plans and acts on nothing (shared with the cleanup timer).
+      - Fails closed. When the kernel cannot say whether the file exists (no permission, a symlink loop, a
+        component that is not a directory), the run is paused too and warns why. A path longer than PATH_MAX,
+        with C(..) or glob characters, or naming a shared directory is refused.
     type: path
     default: /etc/reaper-systemd/paused
   grace:
@@ -157,7 +167,10 @@ options:
     type: float
     default: 120
   lock_path:
-    description: Lock file shared with the cleanup timer. Never deleted.
+    description:
+      - Lock file shared with the cleanup timer. Never deleted.
+      - Only the host's lock C(/run/reaper-systemd/lock) is accepted. A cleanup with a lock of its own would act
+        at the same time as the timer (docs/cleanup.md, "The lock and the state").
     type: path
     default: /run/reaper-systemd/lock
   state_path:
