@@ -373,13 +373,14 @@ def test_fleet_report_refuses(option, value, tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- killmode_hardening's variables
 # The role's module option each variable reaches, when the module is what refuses it.
-KH_MODULE_OPTION = {"exempt": "exempt", "exempt_extra": "exempt", "kill_mode": "kill_mode", "units": "units"}
+KH_MODULE_OPTION = {"kill_mode": "kill_mode", "units": "units"}
 
 
 def _killmode_hardening(variables, unit_dir):
     """The role's checks in its order (tasks/main.yml): the argument spec, the shape of the
-    units, the exemptions lookup (allow), the never-ours and by-design refusals, then the
-    killmode_dropin module as the role calls it. Returns the first error message, or None."""
+    units, the exemptions lookup (the exempt lists, allow), the never-ours and by-design
+    refusals, then the killmode_dropin module as the role calls it. Returns the first error
+    message, or None."""
     from ansible import constants as C
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
@@ -404,6 +405,8 @@ def _killmode_hardening(variables, unit_dir):
     lookup = lookup_plugin.LookupModule()
     lookup._load_name = lookup_name
     try:
+        for name in ("exempt", "exempt_extra"):
+            lookup.run(v[name], variables={}, want="check_patterns", option=KH_PREFIX + name)
         named = lookup.run(names, variables={}, allow=v["allow"], allow_option="killmode_hardening_allow")
         exempt = lookup.run([], variables={}, want="hardening_exemptions", allow=v["allow"], allow_option="x")
     except Exception as exc:  # AnsibleLookupError names the option
