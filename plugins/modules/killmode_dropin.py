@@ -81,11 +81,14 @@ options:
   dropin_name:
     description:
       - File name of the drop-in. It must end in C(.conf) (systemd reads nothing else).
+      - A plain name of at most 255 bytes, without C(/), glob characters, control, bidi or other invisible characters.
     type: str
     default: 50-reaper-killmode.conf
   unit_dir:
     description:
       - Directory that holds the C(UNIT.d) drop-in directories.
+      - Checked like every path of the collection (absolute, no C(..), no glob characters, not a shared directory
+        such as C(/etc) or C(/tmp)); used as given, without C(~) or C($VAR) expansion.
     type: path
     default: /etc/systemd/system
   verify:
