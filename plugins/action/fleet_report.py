@@ -15,7 +15,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Mapping
 
@@ -23,7 +26,9 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.reaper.systemd.plugins.module_utils import option_checks, path_rules
 from ansible_collections.reaper.systemd.plugins.plugin_utils.report_compare import compare
+from ansible_collections.reaper.systemd.plugins.plugin_utils import report_merge
 from ansible_collections.reaper.systemd.plugins.plugin_utils.report_merge import merge
 from ansible_collections.reaper.systemd.plugins.plugin_utils.report_model import build_report, summary
 from ansible_collections.reaper.systemd.plugins.plugin_utils.report_render import (
@@ -34,7 +39,8 @@ from ansible_collections.reaper.systemd.plugins.plugin_utils.report_render impor
 from ansible_collections.reaper.systemd.plugins.plugin_utils.report_text import render_text
 
 ARGS = {
-    "report_dir": {"type": "path", "required": True},
+    # no '~' or '$VAR' expansion: the path is checked as given (report_directory)
+    "report_dir": {"type": option_checks.PLAIN_PATH, "required": True},
     "hosts": {"type": "list", "elements": "str", "default": []},
     "label": {"type": "str"},
     "all_units": {"type": "bool", "default": False},
@@ -63,7 +69,9 @@ def host_results(hostvars, hosts):
     for name in hosts:
         if store is not None and "reaper_audit" in store.get(name, {}):
             value = store[name]["reaper_audit"]
-        elif hostvars is not None:
+        elif hostvars is not None and name in hostvars:
+            # only for a host the inventory knows: raw_get of another (a host not in this inventory
+            # or slice) builds Jinja's "undefined" marker, which fails outside a template
             stored = hostvars.raw_get(name)
             value = stored.get("reaper_audit") if isinstance(stored, Mapping) else None
         else:
@@ -72,16 +80,85 @@ def host_results(hostvars, hosts):
     return results
 
 
+def report_directory(value):
+    """The report directory, checked like every path of the collection, and where it really leads.
+
+    Refused (AnsibleActionFail naming report_dir): what option_checks.absolute_path refuses
+    (relative, '..', globs, invisible characters, lengths, the system's shared directories),
+    a report_dir that is itself a symlink, and one whose real location is a shared directory
+    (a symlink to /etc higher up).
+    """
+    try:
+        normal = option_checks.absolute_path("report_dir", value)
+    except option_checks.InvalidOption as exc:
+        raise AnsibleActionFail(str(exc))
+    if os.path.islink(normal):
+        raise AnsibleActionFail(
+            "report_dir must not be a symlink (it leads to %s), got %r" % (os.path.realpath(normal), value)
+        )
+    problem = path_rules.shared_directory(os.path.realpath(normal))
+    if problem:
+        raise AnsibleActionFail(
+            "report_dir %s once symlinks are followed (%s), got %r" % (problem, os.path.realpath(normal), value)
+        )
+    return normal
+
+
+# A slice id names a directory when the report is published (slices/<id>): a plain name only.
+_SLICE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
+
+
+def check_arguments(args):
+    """The values Ansible's own types let through that the report must not carry (AnsibleActionFail naming them).
+
+    The label, the slice id and host names are written into report.md and report.html and shown on
+    terminals: no control, bidi or other invisible characters. The slice id becomes a directory name.
+    A baseline or a merge input must be a report.
+    """
+    try:
+        if args["label"] is not None:
+            option_checks.safe_string("label", args["label"], allow_empty=True, allow_dash=True)
+        if args["slice"] and not _SLICE_ID.match(args["slice"]):
+            raise option_checks.InvalidOption(
+                "slice", args["slice"], "must be a slice id of letters, digits, '_', '.' and '-' (at most 64)"
+            )
+        for name in args["hosts"]:
+            option_checks.safe_string("hosts", name, allow_dash=True)
+    except option_checks.InvalidOption as exc:
+        raise AnsibleActionFail(str(exc))
+    for option, reports in (
+        ("baseline", [args["baseline"]] if args["baseline"] else []),
+        ("merge_inputs", args["merge_inputs"] or []),
+    ):
+        for index, report in enumerate(reports):
+            try:
+                report_merge._check(report, index)
+            except Exception as exc:  # AnsibleFilterError, said for the filter: say it for the option
+                raise AnsibleActionFail(
+                    "%s is not a fleet report: %s, got %s" % (option, exc, option_checks.shown(report))
+                )
+
+
+def _same_content(path, data):
+    """True when ``path`` is a regular file (not a symlink) holding ``data``; read without following links."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP):
+            return False  # absent, or a symlink: replaced by the rename below
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode) or handle.read() != data:
+            return False
+        os.fchmod(handle.fileno(), 0o644)
+    return True
+
+
 def write_if_changed(path, text):
     """Write ``text`` to ``path`` atomically (mode 0644); True when the content changed."""
     data = to_bytes(text)
-    try:
-        with open(path, "rb") as handle:
-            if handle.read() == data:
-                os.chmod(path, 0o644)
-                return False
-    except FileNotFoundError:
-        pass
+    if _same_content(path, data):
+        return False
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".%s." % os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -105,9 +182,8 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         args = self.validate_argument_spec(argument_spec=ARGS)[1]
-        report_dir = args["report_dir"]
-        if not os.path.isabs(report_dir):
-            raise AnsibleActionFail("report_dir must be an absolute path on the controller, got %r" % report_dir)
+        report_dir = report_directory(args["report_dir"])
+        check_arguments(args)
 
         try:
             if args["merge_inputs"] is not None:
@@ -130,8 +206,8 @@ class ActionModule(ActionBase):
         changed = False
         if not os.path.isdir(report_dir):
             os.makedirs(report_dir, mode=0o755)
+            os.chmod(report_dir, 0o755)  # not narrowed by the umask; an existing directory keeps its mode
             changed = True
-        os.chmod(report_dir, 0o755)
         for name in FILES:
             changed = write_if_changed(os.path.join(report_dir, name), texts[name]) or changed
 

@@ -21,7 +21,10 @@ description:
   - With O(want=classify) (the default) it returns one dict per service name in O(_terms).
     With O(want=hardening_exemptions) it ignores O(_terms) and returns the built-in patterns that
     C(killmode_hardening) passes as exemptions, minus the by-design ones O(allow) lifts.
-  - Any O(allow) entry that covers a never-ours unit fails the lookup, naming O(allow_option) and the entry.
+  - With O(want=check_patterns) it checks the names or globs in O(_terms) with the collection's rules (systemd's
+    alphabet, no control or invisible characters, no leading C(-), no C(/) or C(..), at most 255 characters) and
+    returns them; a bad one fails the lookup naming O(option) and the entry.
+  - Any O(allow) entry that could match a never-ours unit fails the lookup, naming O(allow_option) and the entry.
 author:
   - reaper.systemd maintainers (@reaper-systemd)
 options:
@@ -39,10 +42,14 @@ options:
     description: The option name used in error messages about O(allow) (the caller's variable).
     type: str
     default: allow
+  option:
+    description: The option name used in error messages about O(_terms) with O(want=check_patterns).
+    type: str
+    default: _terms
   want:
     description: What to return.
     type: str
-    choices: [classify, hardening_exemptions]
+    choices: [classify, hardening_exemptions, check_patterns]
     default: classify
 """
 
@@ -74,7 +81,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.reaper.systemd.plugins.module_utils import unit_exemptions, unit_names
+from ansible_collections.reaper.systemd.plugins.module_utils import option_checks, unit_exemptions, unit_names
 
 
 def _flatten(terms):
@@ -103,9 +110,19 @@ class LookupModule(LookupBase):
             raise AnsibleLookupError("%s: %s; nothing was changed" % (option, "; ".join(problems)))
         if self.get_option("want") == "hardening_exemptions":
             return unit_exemptions.hardening_exemptions(allow)
+        if self.get_option("want") == "check_patterns":
+            return self._checked_patterns(_flatten(terms), self.get_option("option"))
         found = []
         # Names are classified as given: whoever writes the drop-in validates
         # them and reports every bad one at once.
         for name in _flatten(terms):
             found.append(unit_exemptions.classify(to_text(name), allow))
         return found
+
+    @staticmethod
+    def _checked_patterns(patterns, option):
+        """The patterns, each checked as every surface checks a unit pattern; AnsibleLookupError names the option."""
+        try:
+            return option_checks.string_list(option, patterns, unit_names.check_pattern)
+        except option_checks.InvalidOption as exc:
+            raise AnsibleLookupError("%s; nothing was changed" % exc)

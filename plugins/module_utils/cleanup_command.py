@@ -35,12 +35,11 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import json
-import os
 import sys
 import time
 
 from . import cleanup_memory, cleanup_state, prom_textfile, remediation, remediation_executor, safe_text, unit_names
-from .cleanup_config import CONFIG_PATH, ConfigError, load_config
+from .cleanup_config import CONFIG_PATH, ConfigError, load_config, pause_requested
 from .cleanup_lock import CleanupLock, LockHeld
 from .journal import Journal
 from .safe_signal import Guard
@@ -214,11 +213,11 @@ def _run(policy, extra, journal, scanner, now, as_json):
         )
         journal.log('state_problem', 'reaper-cleanup: %s' % message, reason=problem.kind, priority='warning')
         _err('warning: %s' % message)
-    paused = bool(extra.get('pause_path')) and os.path.lexists(extra['pause_path'])
+    paused, pause_reason = pause_requested(extra.get('pause_path'))
     if paused:
         journal.log(
             'paused',
-            'reaper-cleanup: paused (%s exists): planning only, no action' % extra['pause_path'],
+            'reaper-cleanup: paused (%s): planning only, no action' % pause_reason,
             priority='notice',
         )
     plan_only = policy.dry_run or paused or problem is not None

@@ -23,11 +23,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import json
 import os
 import stat
 
-from . import cleanup_policy, option_checks
+from . import cleanup_lock, cleanup_policy, option_checks
 from .cleanup_lock import LOCK_PATH
 from .cleanup_state import STATE_PATH
 
@@ -54,10 +55,32 @@ class ConfigError(option_checks.InvalidOption):
     """Configuration that cannot work; the message names the option and the value."""
 
 
+# A host name is at most 253 characters (RFC 1035); the label is one value of every metric.
+HOST_LABEL_MAX = 253
+
+
 def _host_label(option, value):
     if value is None:
         return None
-    return option_checks.safe_string(option, value)
+    return option_checks.safe_string(option, value, max_length=HOST_LABEL_MAX)
+
+
+def _host_lock(normal, given):
+    """The one lock of the host. Another path is refused rather than honoured.
+
+    The lock keeps two cleanups (the timer, an ad-hoc reap) from acting at once; it
+    does that only if both take the same lock. A cleanup given a lock of its own
+    would run beside the others, so the only accepted value is the host's lock
+    (``cleanup_lock.LOCK_PATH``, which tests point at a scratch directory).
+    """
+    if normal not in (LOCK_PATH, cleanup_lock.LOCK_PATH):
+        raise option_checks.InvalidOption(
+            'lock_path',
+            given,
+            'must be %s: the lock is host-wide, and a cleanup holding another lock would act '
+            'at the same time as the timer or reap' % LOCK_PATH,
+        )
+    return cleanup_lock.LOCK_PATH
 
 
 def check_extra(extra):
@@ -69,12 +92,31 @@ def check_extra(extra):
     checked['textfile_dir'] = option_checks.optional_path('textfile_dir', extra['textfile_dir'], unit_file=True)
     for name in ('state_path', 'lock_path', 'pause_path'):
         checked[name] = option_checks.absolute_path(name, extra[name])
+    checked['lock_path'] = _host_lock(checked['lock_path'], extra['lock_path'])
     checked['backend'] = option_checks.choice('backend', extra['backend'], BACKENDS)
     checked['host_label'] = _host_label('host_label', extra['host_label'])
     if extra['timer_interval'] is not None:
         # seconds from here on; the role writes the same text the timer unit gets
         checked['timer_interval'] = option_checks.timespan('timer_interval', extra['timer_interval'], **INTERVAL_BOUNDS)
     return checked
+
+
+def pause_requested(path):
+    """(paused, why) for the pause file at ``path``. Fails closed: only "no such file" means not paused.
+
+    os.path.lexists() answers False for any error, so a path the kernel refuses
+    (longer than PATH_MAX, a loop, no permission) read as "not paused" and the run
+    acted. Any answer but ENOENT is a pause, with the reason to report.
+    """
+    if not path:
+        return False, None
+    try:
+        os.lstat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False, None
+        return True, 'cannot tell whether the pause file %s exists (%s): paused to be safe' % (path, exc.strerror)
+    return True, '%s exists' % path
 
 
 def _split(data):
@@ -245,7 +287,7 @@ def _check_role_value(name, kind, value):
     if name == 'textfile_dir':
         return option_checks.optional_path(name, value, unit_file=True)
     if name == 'host_label':
-        return None if value in (None, '') else option_checks.safe_string(name, value)
+        return None if value in (None, '') else _host_label(name, value)
     return value
 
 

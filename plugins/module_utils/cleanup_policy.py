@@ -68,14 +68,8 @@ _NUMBERS = (
 
 
 def _allow_entry_problem(pattern):
-    problem = unit_names.check_pattern(pattern)
-    if problem:
-        return problem
-    for candidate in (pattern, unit_names.normalize(pattern)):
-        never = unit_exemptions.never_ours(candidate)
-        if never:
-            return 'it matches %r, which is never ours: allow lifts only by-design entries' % never
-    return None
+    # the same rule as killmode_hardening's (through the unit_exemptions lookup)
+    return unit_names.check_pattern(pattern) or unit_exemptions.allow_problem(pattern)
 
 
 class Policy:

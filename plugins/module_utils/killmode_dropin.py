@@ -76,8 +76,10 @@ SIGNAL_NAMES = frozenset(
         "SYS",
     )
 )
-_RT_SIGNAL = re.compile(r"^(RTMIN|RTMAX)([+-][0-9]+)?$")
-_TASKS_PERCENT = re.compile(r"^[0-9]+(\.[0-9]{1,2})?%$")
+# \Z, not $ ('$' also matches before a trailing newline); [0-9], not isdigit() (which takes "٥")
+_RT_SIGNAL = re.compile(r"(RTMIN|RTMAX)([+-][0-9]+)?\Z")
+_TASKS_PERCENT = re.compile(r"[0-9]+(\.[0-9]{1,2})?%\Z")
+_ASCII_NUMBER = re.compile(r"[0-9]{1,19}\Z")
 # Bools as systemd's parse_boolean() reads them.
 _SYSTEMD_TRUE = ("1", "yes", "y", "true", "t", "on")
 _SYSTEMD_FALSE = ("0", "no", "n", "false", "f", "off")
@@ -104,7 +106,7 @@ def unit_name_error(name):
 
 def _is_signal(value):
     text = str(value).strip()
-    if text.isdigit():
+    if _ASCII_NUMBER.match(text):
         return 1 <= int(text) <= 64
     if text.startswith("SIG"):
         text = text[3:]
@@ -171,7 +173,7 @@ def setting_errors(unit, settings):
             )
         elif key == "tasks_max":
             if isinstance(value, bool) or not (
-                (text.isdigit() and int(text) > 0) or text == "infinity" or _TASKS_PERCENT.match(text)
+                (_ASCII_NUMBER.match(text) and int(text) > 0) or text == "infinity" or _TASKS_PERCENT.match(text)
             ):
                 errors.append(
                     "%s: tasks_max %r must be a positive number, a percentage (e.g. 25%%) or infinity" % (unit, text)

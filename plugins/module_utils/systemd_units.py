@@ -372,8 +372,8 @@ def journal_leftover_counts(since, runner=default_runner):
         "--no-pager",
         "-q",
         "_PID=1",
-        "--since",
-        since,
+        # one argument: a value can never be read as an option of its own
+        "--since=%s" % since,
         "-o",
         "json",
         "--output-fields=UNIT,MESSAGE",

@@ -160,14 +160,16 @@ def builtin_patterns():
 def allow_problem(entry):
     """Why an ``allow`` entry cannot be honoured, or None.
 
-    Only by-design entries can be lifted. An entry that could name a
-    never-ours unit (``systemd-journald``, ``user@*``, ``*``) is refused as a
-    whole rather than half-applied: the operator must see the mistake.
+    The one rule for every surface (``reap``, the timer's cleanup.json and role
+    variables, ``killmode_hardening``): only by-design entries can be lifted. An
+    entry that could match any never-ours unit (``systemd-journald``, ``user@*``,
+    ``*``, ``s*-journald``, ``[a-z]*``) is refused as a whole rather than half-applied:
+    the operator must see the mistake.
     """
     name = unit_names.normalize(entry)
     for pattern, why in NEVER_OURS:
-        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(pattern, name):
-            return "%r covers %s, which is never ours (%s) and cannot be lifted" % (entry, pattern, why)
+        if unit_names.patterns_overlap(name, pattern):
+            return "%r can match %s, which is never ours (%s) and cannot be lifted" % (entry, pattern, why)
     return None
 
 

@@ -19,8 +19,8 @@ description:
   - The report step of the C(reaper.systemd.audit) playbook (its C(audit_report.yml) part), as one task that runs on the
     controller. Reads the C(reaper_audit) result the audit stored for each host in O(hosts) as stored, without
     templating it, builds the report (or merges O(merge_inputs)), renders it once and writes C(report.json),
-    C(report.md) and C(report.html) into O(report_dir) (created with mode C(0755); files with mode C(0644), replaced
-    atomically, left alone when their content is the same).
+    C(report.md) and C(report.html) into O(report_dir) (files with mode C(0644), replaced atomically, never written
+    through a symlink, left alone when their content is the same).
   - The same report as the filters P(reaper.systemd.reaper_report#filter), P(reaper.systemd.reaper_report_json#filter),
     P(reaper.systemd.reaper_report_markdown#filter) and P(reaper.systemd.reaper_report_html#filter) produce, at a
     fraction of the cost for thousands of hosts.
@@ -28,7 +28,13 @@ description:
     P(reaper.systemd.reaper_report_from_json#filter) on RV(report_json) for the report dict.
 options:
   report_dir:
-    description: Absolute path of the directory on the controller the three files are written to.
+    description:
+      - Absolute path of the directory on the controller the three files are written to.
+      - Checked like every path of the collection (docs/cleanup.md, "Paths"). Refused, naming O(report_dir), before
+        anything is written - a system or shared directory (C(/), C(/tmp), C(/etc), C(/var/lib), ...) in any spelling
+        (C(/tmp/), C(//tmp)), a path with C(..), glob characters or invisible characters, a symlink, or a path that
+        leads to a shared directory through a symlink.
+      - Created with mode C(0755) only when missing; an existing directory keeps its mode and owner.
     type: path
     required: true
   hosts:

@@ -81,11 +81,14 @@ options:
   dropin_name:
     description:
       - File name of the drop-in. It must end in C(.conf) (systemd reads nothing else).
+      - A plain name of at most 255 bytes, without C(/), glob characters, control, bidi or other invisible characters.
     type: str
     default: 50-reaper-killmode.conf
   unit_dir:
     description:
       - Directory that holds the C(UNIT.d) drop-in directories.
+      - Checked like every path of the collection (absolute, no C(..), no glob characters, not a shared directory
+        such as C(/etc) or C(/tmp)); used as given, without C(~) or C($VAR) expansion.
     type: path
     default: /etc/systemd/system
   verify:
@@ -181,7 +184,7 @@ import glob
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.reaper.systemd.plugins.module_utils import option_checks
+from ansible_collections.reaper.systemd.plugins.module_utils import option_checks, path_rules
 from ansible_collections.reaper.systemd.plugins.module_utils.killmode_dropin import (
     content_errors,
     render_dropin,
@@ -214,7 +217,8 @@ ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
     remove_all=dict(type="bool", default=False),
     dropin_name=dict(type="str", default="50-reaper-killmode.conf"),
-    unit_dir=dict(type="path", default="/etc/systemd/system"),
+    # no '~' or '$VAR' expansion (option_checks.DocumentedType): a path is used as given
+    unit_dir=dict(type=option_checks.PLAIN_PATH, default="/etc/systemd/system"),
     verify=dict(type="bool", default=True),
 )
 
@@ -262,6 +266,14 @@ def _check_options(params):
     name = option_checks.safe_string("dropin_name", params["dropin_name"])
     if "/" in name or name.startswith(".") or not name.endswith(".conf") or name == ".conf":
         raise option_checks.InvalidOption("dropin_name", name, "must be a plain file name ending in .conf")
+    if len(name.encode("utf-8", "surrogatepass")) > path_rules.NAME_MAX_BYTES:
+        # longer names fail with ENAMETOOLONG half-way through the writes
+        raise option_checks.InvalidOption(
+            "dropin_name", name, "must not be longer than %d bytes (NAME_MAX)" % path_rules.NAME_MAX_BYTES
+        )
+    if glob.has_magic(name):
+        # the name is also a glob pattern when remove_all looks for installed drop-ins
+        raise option_checks.InvalidOption("dropin_name", name, "must not contain the glob characters '*', '?' or '['")
     option_checks.absolute_path("unit_dir", params["unit_dir"])
     option_checks.string_list("exempt", params["exempt"], check_pattern)
     for item in params["units"]:

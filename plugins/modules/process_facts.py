@@ -76,6 +76,9 @@ options:
     description:
       - When set, count systemd's C(Found left-over process) and C(remains running after unit stopped)
         journal lines per unit since this C(journalctl --since) time (for example C(-1h) or C(today)).
+      - Only journalctl times are accepted (a date, a time, C(-1h), C(+2 days), C(3 hours ago), C(@EPOCH), C(today),
+        C(yesterday), C(now)); anything that could read as an option of journalctl (C(--all)) is refused naming this
+        option.
     type: str
   max_items:
     description: Cap on each per-unit list (zombies, leftovers, survivors, escaped); C(counts) stays exact.
@@ -297,18 +300,20 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.reaper.systemd.plugins.module_utils import option_checks
 from ansible_collections.reaper.systemd.plugins.module_utils.proc_table import BackendUnavailable
 from ansible_collections.reaper.systemd.plugins.module_utils.scan import OptionError, ScanOptions, scan
 from ansible_collections.reaper.systemd.plugins.module_utils.systemd_units import SystemdError
 
+# Numbers through the strict conversion (option_checks.DocumentedType): Ansible's own takes true for 1.
 ARGUMENT_SPEC = dict(
     units=dict(type="list", elements="str", default=[]),
-    min_zombie_age=dict(type="float", default=60),
-    min_zombies=dict(type="int", default=1),
-    tasks_usage_warn=dict(type="float", default=0.8),
-    pid_usage_warn=dict(type="float", default=0.8),
+    min_zombie_age=dict(type=option_checks.STRICT_FLOAT, default=60),
+    min_zombies=dict(type=option_checks.STRICT_INT, default=1),
+    tasks_usage_warn=dict(type=option_checks.STRICT_FLOAT, default=0.8),
+    pid_usage_warn=dict(type=option_checks.STRICT_FLOAT, default=0.8),
     journal_since=dict(type="str"),
-    max_items=dict(type="int", default=100),
+    max_items=dict(type=option_checks.STRICT_INT, default=100),
     backend=dict(type="str", choices=["procfs", "psutil"], default="procfs"),
 )
 

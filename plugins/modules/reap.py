@@ -15,9 +15,12 @@ version_added: 0.1.0
 description:
   - Scans the host with the same code as M(reaper.systemd.process_facts), plans the actions the operator
     allowed on the units in scope, and takes them one by one.
-  - Every action is off unless named in O(actions). Scope is explicit (O(units) is required) and a built-in
-    deny list (C(systemd-*), C(dbus*), C(ssh*), C(user@*), C(getty@*), C(reaper-cleanup*)) applies even to
-    C(*); O(deny) can only extend it.
+  - Every action is off unless named in O(actions). Scope is explicit (O(units) is required) and two built-in
+    tiers apply even to C(*). Never ours (C(systemd-*), C(dbus*), C(user@*), C(user-runtime-dir@*),
+    C(emergency.service), C(rescue.service), C(reaper-cleanup*)) is never acted on, whatever the options. By design
+    (C(ssh), C(sshd), C(cron), C(crond), C(atd), C(anacron), C(containerd), C(docker), C(libvirtd),
+    C(NetworkManager), C(getty@*), C(serial-getty@*), units that keep their processes on purpose) is left alone
+    unless O(allow) lifts it. O(deny) can only extend them.
   - Single processes are signalled through a pidfd after their identity (start time, cgroup) is re-checked
     through a C(/proc/PID) directory fd, so a PID reused since the scan is never hit. They get C(SIGTERM),
     O(grace) seconds, then C(SIGKILL). Whole units are restarted through C(systemctl restart).
@@ -88,8 +91,11 @@ options:
   allow:
     description:
       - Units or patterns that lift the built-in "by design" exemptions (services that set C(KillMode=process) on
-        purpose, such as C(cron)). Never widens the scope (O(units) still decides) and never lifts the units that
-        are never ours (C(systemd-*), C(dbus*), ...).
+        purpose, such as C(cron), C(ssh*) or C(getty@*)). Never widens the scope (O(units) still decides).
+      - Only by-design units can be lifted. An entry that could match any never-ours unit (C(*), C(*.service),
+        C(systemd-journald), C(s*-journald*), C(dbus*), ...) is refused and the task fails naming O(allow), before
+        anything is done; the same rule as C(killmode_hardening_allow) of the role
+        C(reaper.systemd.killmode_hardening).
     type: list
     elements: str
     default: []
@@ -145,7 +151,11 @@ options:
     type: bool
     default: false
   pause_path:
-    description: When this file exists, the run plans and acts on nothing (shared with the cleanup timer).
+    description:
+      - When this file exists, the run plans and acts on nothing (shared with the cleanup timer).
+      - Fails closed. When the kernel cannot say whether the file exists (no permission, a symlink loop, a
+        component that is not a directory), the run is paused too and warns why. A path longer than PATH_MAX,
+        with C(..) or glob characters, or naming a shared directory is refused.
     type: path
     default: /etc/reaper-systemd/paused
   grace:
@@ -157,7 +167,10 @@ options:
     type: float
     default: 120
   lock_path:
-    description: Lock file shared with the cleanup timer. Never deleted.
+    description:
+      - Lock file shared with the cleanup timer. Never deleted.
+      - Only the host's lock C(/run/reaper-systemd/lock) is accepted. A cleanup with a lock of its own would act
+        at the same time as the timer (docs/cleanup.md, "The lock and the state").
     type: path
     default: /run/reaper-systemd/lock
   state_path:
@@ -316,6 +329,7 @@ from ansible_collections.reaper.systemd.plugins.module_utils import (
     cleanup_memory,
     cleanup_policy,
     cleanup_state,
+    option_checks,
     remediation,
     remediation_executor,
     unit_names,
@@ -327,26 +341,28 @@ from ansible_collections.reaper.systemd.plugins.module_utils.safe_signal import 
 from ansible_collections.reaper.systemd.plugins.module_utils.scan import OptionError, ScanOptions, scan
 from ansible_collections.reaper.systemd.plugins.module_utils.systemd_units import SystemdError
 
+# Numbers and paths through the collection's strict conversions (option_checks.DocumentedType):
+# Ansible's own would take true for 1, "٥" for 5, and expand '~' and '$VAR' in paths.
 ARGUMENT_SPEC = dict(
     units=dict(type="list", elements="str", required=True),
     deny=dict(type="list", elements="str", default=[]),
     allow=dict(type="list", elements="str", default=[]),
     actions=dict(type="list", elements="str", default=[], choices=list(cleanup_policy.ACTIONS)),
-    min_zombies=dict(type="int", default=1),
-    min_zombie_age=dict(type="float", default=60),
-    zombie_wait=dict(type="float", default=0),
-    max_actions=dict(type="int", default=10),
-    max_actions_per_hour=dict(type="int", default=30),
-    cooldown=dict(type="float", default=3600),
-    backoff_max=dict(type="float", default=86400),
-    park_after=dict(type="int", default=3),
+    min_zombies=dict(type=option_checks.STRICT_INT, default=1),
+    min_zombie_age=dict(type=option_checks.STRICT_FLOAT, default=60),
+    zombie_wait=dict(type=option_checks.STRICT_FLOAT, default=0),
+    max_actions=dict(type=option_checks.STRICT_INT, default=10),
+    max_actions_per_hour=dict(type=option_checks.STRICT_INT, default=30),
+    cooldown=dict(type=option_checks.STRICT_FLOAT, default=3600),
+    backoff_max=dict(type=option_checks.STRICT_FLOAT, default=86400),
+    park_after=dict(type=option_checks.STRICT_INT, default=3),
     unpark=dict(type="list", elements="str", default=[]),
     paused=dict(type="bool", default=False),
-    pause_path=dict(type="path", default="/etc/reaper-systemd/paused"),
-    grace=dict(type="float", default=10),
-    action_timeout=dict(type="float", default=120),
-    lock_path=dict(type="path", default="/run/reaper-systemd/lock"),
-    state_path=dict(type="path", default="/var/lib/reaper-systemd/state.json"),
+    pause_path=dict(type=option_checks.PLAIN_PATH, default="/etc/reaper-systemd/paused"),
+    grace=dict(type=option_checks.STRICT_FLOAT, default=10),
+    action_timeout=dict(type=option_checks.STRICT_FLOAT, default=120),
+    lock_path=dict(type=option_checks.PLAIN_PATH, default="/run/reaper-systemd/lock"),
+    state_path=dict(type=option_checks.PLAIN_PATH, default="/var/lib/reaper-systemd/state.json"),
     backend=dict(type="str", choices=["procfs", "psutil"], default="procfs"),
 )
 
@@ -387,7 +403,7 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
-        policy, _extra = cleanup_config.from_params(params)
+        policy, extra = cleanup_config.from_params(params)
     except cleanup_config.ConfigError as exc:
         module.fail_json(msg="Invalid option: %s" % exc)
     unpark = _unpark_names(module, params["unpark"])
@@ -396,13 +412,13 @@ def main():
     lock = None
     if not module.check_mode:
         try:
-            lock = CleanupLock(params["lock_path"]).acquire()
+            lock = CleanupLock(extra["lock_path"]).acquire()
         except LockHeld as exc:
             module.fail_json(msg="A cleanup is already running, retry when it has finished: %s" % exc)
         except OSError as exc:
-            module.fail_json(msg="Cannot take the cleanup lock %s: %s (run as root)" % (params["lock_path"], exc))
+            module.fail_json(msg="Cannot take the cleanup lock %s: %s (run as root)" % (extra["lock_path"], exc))
     try:
-        result, failure = _run(module, policy, scanner, params, unpark)
+        result, failure = _run(module, policy, scanner, params, unpark, extra["pause_path"])
     finally:
         if lock is not None:
             lock.release()
@@ -424,7 +440,7 @@ def _save(state, path):
     cleanup_state.save(state, path)
 
 
-def _run(module, policy, scanner, params, unpark):
+def _run(module, policy, scanner, params, unpark, pause_path):
     """(result, failure message or None)."""
     journal = Journal()
     state_path = params["state_path"]
@@ -439,7 +455,10 @@ def _run(module, policy, scanner, params, unpark):
         module.warn(failure)
         if not module.check_mode:
             journal.log("state_problem", "reaper-systemd: %s" % failure, reason=problem.kind, priority="warning")
-    paused = bool(params["paused"]) or os.path.lexists(params["pause_path"])
+    pause_file, pause_reason = cleanup_config.pause_requested(pause_path)
+    if pause_file and not os.path.lexists(pause_path):
+        module.warn(pause_reason)  # paused because the file could not be checked: say why
+    paused = bool(params["paused"]) or pause_file
     unparked = []
     if unpark and problem is None:
         unparked = cleanup_memory.unpark_all(state) if "*" in unpark else []

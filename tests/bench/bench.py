@@ -51,7 +51,7 @@ CLEANUP_POLICY = {
     "action_timeout": 120.0,
     "backend": "procfs",
     "state_path": "/var/lib/reaper-bench/state.json",
-    "lock_path": "/run/reaper-bench/lock",
+    "lock_path": "/run/reaper-systemd/lock",  # the host lock: only that one is accepted
     "textfile_dir": None,
 }
 

@@ -28,11 +28,19 @@ NINF = float("-inf")
 NEWLINE = "x\nExecStartPre=/bin/false"
 NUL = "x\x00y"
 DASH = "-x"
+# A right-to-left override: the value reads differently from what it is.
+BIDI = "app\u202ecod.exe"
+# Numbers Ansible's own conversion (and Python's int()) would accept.
+ARABIC_FIVE = "\u0665"
+FIVE_NEWLINE = "5\n"
+HUGE = "x" * 5000
+# One path per way a path can name the whole system's directories or something else than a path.
+SYSTEM_DIRS = ["/tmp", "/tmp/", "//etc", "/etc/.", "/var/lib", "/var/tmp//", "/proc/self/environ", "/usr", "/home"]
 
 
 def _int(lo, hi, exact):
     """An int option: bounds, NaN/±Inf, bool, float, junk text, empty, a list (and "5" where types are exact)."""
-    values = [lo - 1, hi + 1, NAN, INF, NINF, True, 1.5, "ten", "", [1]]
+    values = [lo - 1, hi + 1, NAN, INF, NINF, True, 1.5, "ten", "", [1], ARABIC_FIVE, FIVE_NEWLINE, "inf"]
     if exact:
         values.append("5")
     return values
@@ -40,17 +48,16 @@ def _int(lo, hi, exact):
 
 def _number(lo, hi, exact, ansible=False):
     """A number option; through Ansible the text "nan" is converted to a float NaN first."""
-    values = [lo - 1, hi + 1, NAN, INF, NINF, "ten", "", [1]]
+    values = [lo - 1, hi + 1, NAN, INF, NINF, "ten", "", [1], True, ARABIC_FIVE, FIVE_NEWLINE, "1_0"]
     if exact:
-        # through Ansible, true is converted to 1.0 before any check can see it
-        values.extend([True, "5"])
+        values.append("5")
     if ansible:
         values.extend(["nan", "inf", "-inf"])
     return values
 
 
 def _bool(exact):
-    values = ["maybe", "", NAN, [True], 2]
+    values = ["maybe", "", NAN, [True], 2, "yes" + BIDI]
     if exact:
         values.extend(["no", "yes", 0, 1, None])
     return values
@@ -58,7 +65,7 @@ def _bool(exact):
 
 def _patterns(required, exact):
     """A list of unit names or patterns. Where types are exact a string is refused (never split)."""
-    values = [[""], [NEWLINE], [NUL], [DASH], ["app.service\n"], ["../etc"], ["a b"], {"a": 1}]
+    values = [[""], [NEWLINE], [NUL], [DASH], ["app.service\n"], ["../etc"], ["a b"], {"a": 1}, [BIDI], [HUGE]]
     if exact:
         # through Ansible, 5 becomes "5" (a valid name) and "myapp*" becomes ["myapp*"] (right)
         values.extend(["myapp*", [5], NAN, None])
@@ -68,22 +75,28 @@ def _patterns(required, exact):
 
 
 def _path(unit_file=False):
-    values = ["", "relative/path", "/", "/a/../b", "/a\nb", "/a\x00b", DASH]
+    values = ["", "relative/path", "/", "/a/../b", "/a\nb", "/a\x00b", DASH, "~/x", "/var/lib/x*", "/var/lib/[ab]"]
+    values += SYSTEM_DIRS + ["/var/lib/" + BIDI, "/" + "a/" * 2100, "/var/lib/" + "n" * 256]
     if unit_file:
         values.extend(["/var/lib/a b", "/var/%h"])
     return values
 
 
 def _choice(bad):
-    return [bad, "", NEWLINE, NUL, DASH]
+    return [bad, "", NEWLINE, NUL, DASH, BIDI, HUGE]
 
+
+# allow entries that could lift a never-ours unit: '*' and any pattern that can match one.
+NEVER_OURS_ALLOW = [["*"], ["*.service"], ["s*-journald*"], ["[a-z]*"], ["user@[0-9]*"], ["reaper-*"]]
+# A lock of its own would let a second cleanup act beside the timer.
+OTHER_LOCK = ["/run/other/lock", "/var/lib/reaper-systemd/lock"]
 
 # ------------------------------------------------------------------ Policy fields
 # (exact types: cleanup.json and the Policy itself)
 POLICY_EXACT = {
     "units": _patterns(required=True, exact=True),
     "deny": _patterns(required=False, exact=True),
-    "allow": _patterns(required=False, exact=True) + [["systemd-journald.service"], ["dbus*"]],
+    "allow": _patterns(required=False, exact=True) + [["systemd-journald.service"], ["dbus*"]] + NEVER_OURS_ALLOW,
     "actions": [["kill_everything"], "restart_unit", [NEWLINE], [NUL], [DASH], [""], [5], NAN],
     "min_zombies": _int(1, 1000000, exact=True),
     "min_zombie_age": _number(0, 366 * 86400, exact=True),
@@ -102,11 +115,26 @@ POLICY_EXACT = {
 EXTRA_EXACT = {
     "textfile_dir": _path(unit_file=True) + [5, True, NAN],
     "state_path": _path() + [None, 5, NAN],
-    "lock_path": _path() + [None, 5, NAN],
+    "lock_path": _path() + OTHER_LOCK + [None, 5, NAN],
     "pause_path": _path() + [None, 5, NAN],
     "backend": _choice("ebpf") + [None, 5],
-    "host_label": ["", NEWLINE, NUL, DASH, 5, ["a"], NAN],
-    "timer_interval": ["15 minutes please", "1h\nOnCalendar=*:0/1", "", "-5min", NAN, True, ["5min"], "10s", 0, "30d"],
+    "host_label": ["", NEWLINE, NUL, DASH, 5, ["a"], NAN, BIDI, HUGE],
+    "timer_interval": [
+        "15 minutes please",
+        "1h\nOnCalendar=*:0/1",
+        "",
+        "-5min",
+        NAN,
+        True,
+        ["5min"],
+        "10s",
+        0,
+        "30d",
+        "5min\n",
+        ARABIC_FIVE + "min",
+        BIDI,
+        INF,
+    ],
 }
 
 # ------------------------------------------------------------------ modules (after Ansible's conversion)
@@ -115,7 +143,7 @@ EXTRA_EXACT = {
 _ANSIBLE_POLICY = {
     "units": _patterns(required=True, exact=False),
     "deny": _patterns(required=False, exact=False),
-    "allow": _patterns(required=False, exact=False) + [["systemd-journald.service"]],
+    "allow": _patterns(required=False, exact=False) + [["systemd-journald.service"]] + NEVER_OURS_ALLOW,
     "actions": [["kill_everything"], [NEWLINE], [""], {"a": 1}],
     "min_zombies": _int(1, 1000000, exact=False),
     "min_zombie_age": _number(0, 366 * 86400, exact=False, ansible=True),
@@ -132,16 +160,16 @@ _ANSIBLE_POLICY = {
 _ANSIBLE_EXTRA = {
     "textfile_dir": _path(unit_file=True),
     "state_path": _path(),
-    "lock_path": _path(),
+    "lock_path": _path() + OTHER_LOCK,
     "pause_path": _path(),
     "backend": _choice("ebpf"),
-    "host_label": ["", NEWLINE, NUL, DASH, ["a"]],
+    "host_label": ["", NEWLINE, NUL, DASH, ["a"], BIDI, HUGE],
 }
 REAP = dict(
     _ANSIBLE_POLICY,
     paused=_bool(exact=False),
     # names only (no glob, '*' alone means all)
-    unpark=[[""], [NEWLINE], [NUL], [DASH], ["app.service\n"], ["../etc"], ["a b"], ["app*"], {"a": 1}],
+    unpark=[[""], [NEWLINE], [NUL], [DASH], ["app.service\n"], ["../etc"], ["a b"], ["app*"], {"a": 1}, [BIDI], [HUGE]],
     **_ANSIBLE_EXTRA,
 )
 
@@ -152,14 +180,28 @@ PROCESS_FACTS = {
     "tasks_usage_warn": _number(0, 1, exact=False, ansible=True),
     "pid_usage_warn": _number(0, 1, exact=False, ansible=True),
     # journalctl --since: "-1h" is a time there, so a leading '-' is allowed
-    "journal_since": ["", NEWLINE, NUL, "today;reboot", "$(reboot)", ["today"]],
+    "journal_since": ["", NEWLINE, NUL, "today;reboot", "$(reboot)", ["today"], "--all", "-x", "--since", BIDI, HUGE],
     "max_items": _int(0, 1000000, exact=False),
     "backend": _choice("ebpf"),
 }
 
 KILLMODE_DROPIN = {
     "units": ["app", 5, [5], [{"settings": {"kill_mode": "mixed"}}]],
-    "units[].name": ["", NEWLINE, NUL, DASH, "app.service\n", "../x", "a b", "getty@.service", "x.socket", ["x"]],
+    "units[].name": [
+        "",
+        NEWLINE,
+        NUL,
+        DASH,
+        "app.service\n",
+        "../x",
+        "a b",
+        "getty@.service",
+        "x.socket",
+        ["x"],
+        BIDI,
+        HUGE,
+        "app*",
+    ],
     "units[].settings": ["junk", [1], {"colour": "red"}],
     "units[].content": [
         "[Service]\nKillMode=process\n",
@@ -174,7 +216,7 @@ KILLMODE_DROPIN = {
     ],
     "units[].settings.kill_mode": ["sometimes", "", NEWLINE, NUL, DASH, "mixed\n", NAN, 5, ["mixed"]],
     "units[].settings.send_sigkill": ["maybe", "", "yes\nExecStartPre=/bin/false", NUL, DASH, NAN, 5, ["yes"]],
-    "units[].settings.final_kill_signal": ["SIGFOO", "", NEWLINE, NUL, "-9", 0, 65, NAN, INF, ["KILL"]],
+    "units[].settings.final_kill_signal": ["SIGFOO", "", NEWLINE, NUL, "-9", 0, 65, NAN, INF, ["KILL"], ARABIC_FIVE],
     "units[].settings.timeout_stop_sec": [
         "ten minutes",
         "",
@@ -186,13 +228,27 @@ KILLMODE_DROPIN = {
         NINF,
         True,
         ["90"],
+        ARABIC_FIVE,
     ],
-    "units[].settings.tasks_max": [0, -1, "lots", "", "10\nX=1", NUL, "-1", NAN, INF, True, ["10"]],
+    "units[].settings.tasks_max": [0, -1, "lots", "", "10\nX=1", NUL, "-1", NAN, INF, True, ["10"], ARABIC_FIVE, "5\n"],
     "units[].settings.exit_type": ["both", "", "main\n", NUL, DASH, NAN, 5],
-    "exempt": [[""], [NEWLINE], [NUL], [DASH], ["a/b"], ["x.service\n"], {"a": 1}],
+    "exempt": [[""], [NEWLINE], [NUL], [DASH], ["a/b"], ["x.service\n"], {"a": 1}, [BIDI], [HUGE]],
     "state": ["maybe", "", NEWLINE, 5],
     "remove_all": ["maybe", "", NAN, 2],
-    "dropin_name": ["", "../x.conf", "x.txt", ".conf", "a\nb.conf", "a\x00.conf", "-x.conf", 5],
+    "dropin_name": [
+        "",
+        "../x.conf",
+        "x.txt",
+        ".conf",
+        "a\nb.conf",
+        "a\x00.conf",
+        "-x.conf",
+        5,
+        "a\u202efnoc.conf",
+        "x" * 300 + ".conf",
+        "*.conf",
+        "x[ab].conf",
+    ],
     "unit_dir": _path(),
     "verify": ["maybe", "", NAN, 2],
 }
@@ -204,7 +260,7 @@ ROLE = {
     "state": _choice("maybe") + [5],
     "units": _patterns(required=True, exact=True),
     "deny": _patterns(required=False, exact=True),
-    "allow": _patterns(required=False, exact=True) + [["systemd-journald.service"]],
+    "allow": _patterns(required=False, exact=True) + [["systemd-journald.service"]] + NEVER_OURS_ALLOW,
     "actions": [["kill_everything"], "restart_unit", [NEWLINE], [""], NAN],
     "dry_run": _bool(exact=False) + [None],
     "min_zombies": _int(1, 1000000, exact=False) + ["5.5", None],
@@ -223,7 +279,45 @@ ROLE = {
     "enabled": _bool(exact=False) + [None],
     "textfile_dir": _path(unit_file=True)[1:] + [5, True],  # "" means "no metrics" for the role
     "paused": _bool(exact=False) + [None],
-    "host_label": [NEWLINE, NUL, DASH, 5, ["a"]],
+    "host_label": [NEWLINE, NUL, DASH, 5, ["a"], BIDI, HUGE],
+}
+
+# ------------------------------------------------------------------ the action fleet_report (controller)
+FLEET_REPORT = {
+    "report_dir": _path() + [5, None],
+    "hosts": [[NEWLINE], [""], [BIDI], [NUL], {"a": 1}],
+    "label": [NEWLINE, NUL, BIDI, "x\x1b[31m"],
+    "all_units": _bool(exact=False),
+    "slice": ["../../etc", "a/b", NEWLINE, BIDI, ".hidden", "-x", HUGE],
+    "baseline": ["x", [1], {"hosts": "x"}, {"a": 1}],
+    "merge_inputs": ["x", [5], [{"a": 1}], [{"hosts": {}, "schema_version": "9"}]],
+}
+
+# ------------------------------------------------------------------ the role killmode_hardening's variables
+_KH_NAMES = [[""], [NEWLINE], [NUL], [DASH], ["a/b"], ["x.service\n"], {"a": 1}, [BIDI], [HUGE]]
+KILLMODE_HARDENING = {
+    "units": [
+        [5],
+        [{"kill_mode": "mixed"}],
+        [{"name": "app\n"}],
+        [{"name": "app", "kill_mode": "sometimes"}],
+        [{"name": "app", "tasks_max": True}],
+        [{"name": "app", "timeout_stop_sec": INF}],
+        [{"name": "app", "colour": "red"}],
+        ["systemd-journald"],
+        ["ssh"],
+        [BIDI],
+        [HUGE],
+        ["../etc"],
+        {"a": 1},
+    ],
+    "kill_mode": ["sometimes", "mixed\n", "", 5, ["mixed"], BIDI],
+    "from_facts": _bool(exact=False),
+    "exempt": _KH_NAMES,
+    "exempt_extra": _KH_NAMES,
+    "allow": _KH_NAMES[:-3] + NEVER_OURS_ALLOW + [[BIDI], [HUGE]],
+    "state": _choice("maybe") + [5],
+    "restart": _choice("always") + [5],
 }
 
 SURFACES = (
@@ -232,6 +326,12 @@ SURFACES = (
     ("killmode_dropin", "module reaper.systemd.killmode_dropin", KILLMODE_DROPIN),
     ("cleanup.json", "/etc/reaper-systemd/cleanup.json (cleanup command)", dict(POLICY_EXACT, **EXTRA_EXACT)),
     ("cleanup_timer", "role variables cleanup_timer_* (check_deployment)", ROLE),
+    ("fleet_report", "action reaper.systemd.fleet_report (controller)", FLEET_REPORT),
+    (
+        "killmode_hardening",
+        "role variables killmode_hardening_* (argument spec, exemptions, killmode_dropin)",
+        KILLMODE_HARDENING,
+    ),
 )
 
 
@@ -243,8 +343,17 @@ def shown(value):
         return "+Inf"
     if value == NINF and isinstance(value, float):
         return "-Inf"
-    text = repr(value)
+    text = _short_repr(value)
     return text.replace("|", "\\|").replace("`", "'")
+
+
+def _short_repr(value):
+    """repr(), with long strings (anywhere in a list) cut and their length said."""
+    if isinstance(value, str) and len(value) > 40:
+        return "%s...' (%d characters)" % (repr(value)[:24], len(value))
+    if isinstance(value, list):
+        return "[%s]" % ", ".join(_short_repr(item) for item in value)
+    return repr(value)
 
 
 BEGIN = "<!-- BEGIN generated by tests/unit/bad_input_cases.py: do not edit -->"

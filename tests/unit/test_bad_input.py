@@ -30,6 +30,7 @@ from ansible_collections.reaper.systemd.plugins.module_utils import (
     killmode_dropin as killmode_utils,
     option_checks,
 )
+from ansible_collections.reaper.systemd.plugins.action import fleet_report
 from ansible_collections.reaper.systemd.plugins.module_utils.journal import Journal
 from ansible_collections.reaper.systemd.plugins.modules import killmode_dropin, process_facts, reap
 
@@ -40,6 +41,8 @@ __metaclass__ = type
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ROLE_SPEC = os.path.join(REPO, "roles", "cleanup_timer", "meta", "argument_specs.yml")
+KH_ROLE = os.path.join(REPO, "roles", "killmode_hardening")
+KH_PREFIX = "killmode_hardening_"
 DOC = os.path.join(REPO, "docs", "cleanup.md")
 
 
@@ -49,6 +52,15 @@ def _role_options():
         spec = yaml.safe_load(handle)
     names = spec["argument_specs"]["main"]["options"]
     return sorted(name[len(cleanup_config.ROLE_PREFIX) :] for name in names)
+
+
+def _yaml(*parts):
+    with open(os.path.join(*parts)) as handle:
+        return yaml.safe_load(handle)
+
+
+def _killmode_hardening_spec():
+    return _yaml(KH_ROLE, "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
 
 
 def real_options():
@@ -63,6 +75,8 @@ def real_options():
         "killmode_dropin": sorted(dropin),
         "cleanup.json": sorted(set(cleanup_policy.Policy.FIELDS) | set(cleanup_config.EXTRA_KEYS)),
         "cleanup_timer": sorted(set(_role_options()) | set(cleanup_config.ROLE_VARIABLE_NAMES)),
+        "fleet_report": sorted(fleet_report.ARGS),
+        "killmode_hardening": sorted(name[len(KH_PREFIX) :] for name in _killmode_hardening_spec()),
     }
 
 
@@ -146,10 +160,18 @@ def _named(message, option, value, converted_by_ansible=False):
     candidates = [option_checks.shown(value), str(value)]
     if isinstance(value, list):
         candidates += [option_checks.shown(item) for item in value] + ["no match for: %s" % item for item in value]
+        # a name is shown as given, or cut ('xxxx...') when it is long
+        candidates += [item if len(item) < 30 else item[:30] for item in value if isinstance(item, str) and item]
+        for item in value:
+            if isinstance(item, dict):
+                candidates += [option_checks.shown(v) for v in item.values()] + [str(v) for v in item.values()]
+                candidates += [option_checks.shown(k) for k in item]
     if isinstance(value, float) and not math.isfinite(value):
         candidates += ["nan", "inf", "-inf"]
     if isinstance(value, str):
         candidates.append(option_checks.shown(value.strip()))
+        if len(value) >= 30:
+            candidates.append(value[:30])  # a long name is shown cut ('xxxx...')
         # a multi-line value (a drop-in's content) is named by its offending line
         candidates += [line for line in value.splitlines() if "=" in line or line.startswith("[")]
     if isinstance(value, dict):
@@ -317,3 +339,110 @@ def test_role_defaults_pass_check_deployment():
     mapping = dict((name[len(cleanup_config.ROLE_PREFIX) :], value) for name, value in defaults.items())
     checked = cleanup_config.check_deployment(mapping)
     assert checked["units"] == ["*"] and checked["dry_run"] is False
+
+
+# ---------------------------------------------------------------- fleet_report (the controller's action)
+def _fleet_report_args(option, value, out):
+    args = {"report_dir": out, "hosts": ["web1"]}
+    args[option] = value
+    return args
+
+
+@pytest.mark.parametrize("option, value", _params("fleet_report"))
+def test_fleet_report_refuses(option, value, tmp_path, monkeypatch):
+    from unittest import mock
+
+    from ansible.errors import AnsibleActionFail
+    from ansible.parsing.dataloader import DataLoader
+
+    monkeypatch.chdir(str(tmp_path))
+    out = str(tmp_path / "report")
+    task = mock.MagicMock()
+    task.args = _fleet_report_args(option, value, out)
+    task.async_val = 0
+    task.check_mode = False
+    action = fleet_report.ActionModule(task, mock.MagicMock(), mock.MagicMock(), DataLoader(), mock.MagicMock(), None)
+    with pytest.raises(AnsibleActionFail) as caught:
+        action.run(task_vars={"hostvars": None})
+    message = str(caught.value)
+    if message.startswith("Validation of arguments failed"):
+        message = " ".join(str(m) for m in getattr(caught.value, "result", {}).get("argument_errors", [])) or message
+    _named(message, option, value, converted_by_ansible=True)
+    assert _files(tmp_path) == [], "nothing is written"
+
+
+# ---------------------------------------------------------------- killmode_hardening's variables
+# The role's module option each variable reaches, when the module is what refuses it.
+KH_MODULE_OPTION = {"kill_mode": "kill_mode", "units": "units"}
+
+
+def _killmode_hardening(variables, unit_dir):
+    """The role's checks in its order (tasks/main.yml): the argument spec, the shape of the
+    units, the exemptions lookup (the exempt lists, allow), the never-ours and by-design
+    refusals, then the killmode_dropin module as the role calls it. Returns the first error
+    message, or None."""
+    from ansible import constants as C
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    from ansible_collections.reaper.systemd.plugins.lookup import unit_exemptions as lookup_plugin
+
+    given = dict((KH_PREFIX + name, value) for name, value in variables.items())
+    checked = ArgumentSpecValidator(_killmode_hardening_spec()).validate(
+        dict(_yaml(KH_ROLE, "defaults", "main.yml"), **given)
+    )
+    if checked.error_messages:
+        return "; ".join(checked.error_messages)
+    v = dict((name[len(KH_PREFIX) :], value) for name, value in checked.validated_parameters.items())
+    shape = [u for u in v["units"] if not isinstance(u, (str, dict)) or (isinstance(u, dict) and "name" not in u)]
+    if shape:
+        return "killmode_hardening_units must list service names or dicts with a 'name' key; got %s" % shape
+    names = [u if isinstance(u, str) else u["name"] for u in v["units"]]
+    # what the plugin loader does: register the documented options, name the instance
+    lookup_name = "reaper.systemd.unit_exemptions"
+    C.config.initialize_plugin_configuration_definitions(
+        "lookup", lookup_name, yaml.safe_load(lookup_plugin.DOCUMENTATION)["options"]
+    )
+    lookup = lookup_plugin.LookupModule()
+    lookup._load_name = lookup_name
+    try:
+        for name in ("exempt", "exempt_extra"):
+            lookup.run(v[name], variables={}, want="check_patterns", option=KH_PREFIX + name)
+        named = lookup.run(names, variables={}, allow=v["allow"], allow_option="killmode_hardening_allow")
+        exempt = lookup.run([], variables={}, want="hardening_exemptions", allow=v["allow"], allow_option="x")
+    except Exception as exc:  # AnsibleLookupError names the option
+        return str(exc)
+    if v["state"] == "present":
+        refused = [n["reason"] for n in named if n["tier"] == "never_ours" or (n["tier"] and not n["allowed"])]
+        if refused:
+            return "killmode_hardening_units names %s" % "; ".join(refused)
+    units = []
+    for item in v["units"]:
+        settings = {"kill_mode": v["kill_mode"]}
+        settings.update(dict((k, val) for k, val in (item.items() if isinstance(item, dict) else []) if k != "name"))
+        units.append({"name": item if isinstance(item, str) else item["name"], "settings": settings})
+    args = {
+        "units": units,
+        "exempt": exempt + v["exempt"] + v["exempt_extra"],
+        "state": v["state"],
+        "unit_dir": unit_dir,
+    }
+    kind, result = _run_module(killmode_dropin, args, "units", None)
+    assert kind == "fail", "the role would have gone on to write drop-ins: %r" % (result,)
+    return result["msg"]
+
+
+@pytest.mark.parametrize("option, value", _params("killmode_hardening"))
+def test_killmode_hardening_refuses(option, value, tmp_path, module_exits, no_signals):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    message = _killmode_hardening({option: value}, str(etc))
+    assert message, "accepted"
+    name = KH_PREFIX + option
+    named_as = name if name in message else KH_MODULE_OPTION.get(option, name)
+    if named_as == "units" and named_as not in message:
+        # the module names a bad setting of a unit by the unit and the setting's key (the item's key)
+        keys = [key for item in value for key in item if key != "name"]
+        named_as = next((key for key in keys if key in message), named_as)
+    _named(message, named_as, value, converted_by_ansible=True)
+    assert _files(tmp_path) == [str(etc)], "nothing is written"
+    assert no_signals == []

@@ -36,7 +36,8 @@ SPEC = _yaml("meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
 ROLE_VARS = _yaml("vars", "main.yml")
 MAPPING = ROLE_VARS["__cleanup_timer_deployment"]
 # check_deployment's kinds, as the argument spec spells them
-SPEC_TYPES = {"timespan": "str", "path": "str"}
+# integers are raw in the spec: check_deployment decides (Ansible's int takes true and "٥", and ±Inf aborts it)
+SPEC_TYPES = {"timespan": "str", "path": "str", "int": "raw"}
 # the one default the role computes per host
 HOST_LABEL_DEFAULT = "{{ inventory_hostname }}"
 

@@ -145,3 +145,74 @@ def test_from_json_refuses_text_that_is_not_a_report():
         rp.reaper_report_from_json('{"a": 1}')
     with pytest.raises(Exception, match="text of a report.json"):
         rp.reaper_report_from_json("{nope")
+
+
+@pytest.mark.parametrize(
+    "report_dir",
+    [
+        "/",
+        "/tmp",
+        "/tmp/",
+        "//etc",
+        "/etc/.",
+        "/var/lib",
+        "/a/../etc",
+        "/x/*",
+        "/srv/re\u202eport",
+        "/srv/a\nb",
+        "/" + "r" * 300,
+    ],
+)
+def test_report_dir_is_checked_like_every_path_and_nothing_is_written(fleet, report_dir):
+    hostvars = fleet[0]
+    with mock.patch.object(fleet_report, "write_if_changed") as written, mock.patch.object(
+        os, "makedirs"
+    ) as made, mock.patch.object(os, "chmod") as chmodded:
+        with pytest.raises(AnsibleActionFail, match="report_dir"):
+            run_action({"report_dir": report_dir, "hosts": ["web1"]}, hostvars)
+    assert not written.called and not made.called and not chmodded.called
+
+
+def test_report_dir_through_a_symlink_to_a_shared_directory_is_refused(fleet, tmp_path):
+    hostvars = fleet[0]
+    link = tmp_path / "reports"
+    link.symlink_to("/etc")
+    with pytest.raises(AnsibleActionFail, match="report_dir must not be a symlink"):
+        run_action({"report_dir": str(link), "hosts": ["web1"]}, hostvars)
+    up = tmp_path / "up"
+    up.symlink_to("/")
+    with pytest.raises(AnsibleActionFail, match="report_dir must not be a system or shared directory .* once symlinks"):
+        run_action({"report_dir": str(up / "tmp"), "hosts": ["web1"]}, hostvars)
+
+
+def test_an_existing_report_dir_keeps_its_mode(fleet, tmp_path):
+    hostvars = fleet[0]
+    out = tmp_path / "shared"
+    out.mkdir()
+    os.chmod(str(out), 0o1777)
+    run_action({"report_dir": str(out), "hosts": ["web1"]}, hostvars)
+    assert oct(os.stat(str(out)).st_mode & 0o7777) == "0o1777"
+    assert (out / "report.json").exists()
+
+
+def test_a_report_file_that_is_a_symlink_is_replaced_not_followed(fleet, tmp_path):
+    hostvars = fleet[0]
+    out = tmp_path / "report"
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    os.chmod(str(victim), 0o600)
+    (out / "report.json").symlink_to(victim)
+    run_action({"report_dir": str(out), "hosts": ["web1"]}, hostvars)
+    assert victim.read_text() == "keep" and oct(os.stat(str(victim)).st_mode & 0o777) == "0o600"
+    assert not (out / "report.json").is_symlink()
+
+
+def test_a_host_the_inventory_does_not_know_is_reported_as_not_reached(fleet, tmp_path):
+    # raw_get of such a host used to fail with "A required TemplateContext context is not active"
+    hostvars, stored = fleet
+    assert fleet_report.host_results(hostvars, ["web1", "gone"]) == {"web1": stored["web1"], "gone": None}
+    with mock.patch.object(fleet_report, "_set_fact_store", return_value=None):
+        assert fleet_report.host_results(hostvars, ["gone"]) == {"gone": None}
+    result = run_action({"report_dir": str(tmp_path / "r"), "hosts": ["web1", "gone"]}, hostvars)
+    assert result["hosts"] == 2

@@ -42,4 +42,15 @@ def test_allow_lifts_a_by_design_entry(lookup):
 def test_allow_covering_a_never_ours_unit_fails_naming_the_option(lookup):
     with pytest.raises(AnsibleLookupError) as err:
         lookup.run(["ssh"], variables={}, allow=["user@*"], allow_option="killmode_hardening_allow")
-    assert "killmode_hardening_allow: 'user@*' covers user@*" in str(err.value)
+    assert "killmode_hardening_allow: 'user@*' can match user@*" in str(err.value)
+
+
+@pytest.mark.parametrize("entry", ["a/b", "-x", "x\n", "app\u202ecod", "", "x" * 300])
+def test_check_patterns_names_the_callers_variable(lookup, entry):
+    with pytest.raises(AnsibleLookupError) as err:
+        lookup.run([["nginx", entry]], variables={}, want="check_patterns", option="killmode_hardening_exempt_extra")
+    assert str(err.value).startswith("killmode_hardening_exempt_extra ") and "nothing was changed" in str(err.value)
+
+
+def test_check_patterns_returns_good_patterns(lookup):
+    assert lookup.run([["nginx", "worker@*"]], variables={}, want="check_patterns", option="x") == ["nginx", "worker@*"]

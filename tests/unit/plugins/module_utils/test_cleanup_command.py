@@ -557,3 +557,17 @@ def test_systemd_that_cannot_be_asked_ends_the_run_with_exit_6_and_no_action(env
     entry = journal.sent[-1]
     assert entry["PRIORITY"] == 3 and "did not answer within 30.0s" in entry["MESSAGE"]
     assert "nothing done" in capsys.readouterr().err
+
+
+def test_a_pause_file_that_cannot_be_checked_pauses_the_run(env, leftover, capsys, tmp_path):
+    # lexists() said "no" for any error (a path past PATH_MAX, a loop, no permission) and the run acted
+    paths, write_config, journal = env
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    config = write_config(actions=["kill_leftovers"], grace=1, pause_path=str(loop / "paused"))
+    rc = cc.main(["--config", config], journal=journal, scanner=Scanner([_before(leftover.pid)]))
+    assert rc == 0
+    assert leftover.poll() is None, "no action while the pause cannot be checked"
+    assert "paused: 1 action(s) planned" in capsys.readouterr().out
+    assert journal.sent[0]["MESSAGE_ID"] == MESSAGE_IDS["paused"]
+    assert "paused to be safe" in journal.sent[0]["MESSAGE"]

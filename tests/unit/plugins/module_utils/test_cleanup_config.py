@@ -11,7 +11,7 @@ import os
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.reaper.systemd.plugins.module_utils import cleanup_config as cfg, cleanup_policy
+from ansible_collections.reaper.systemd.plugins.module_utils import cleanup_config as cfg, cleanup_lock, cleanup_policy
 
 __metaclass__ = type
 
@@ -45,7 +45,41 @@ def test_valid_config_with_every_key(tmp_path):
 
 def test_defaults_for_extra_keys(tmp_path):
     _policy, extra = cfg.load_config(_write(tmp_path, {"units": ["app"]}))
-    assert extra == cfg.EXTRA_KEYS
+    # the lock is always the host's one (here the test's scratch copy of it)
+    assert extra == dict(cfg.EXTRA_KEYS, lock_path=cleanup_lock.LOCK_PATH)
+
+
+@pytest.mark.parametrize("lock_path", ["/run/other/lock", "/var/lib/reaper-systemd/lock"])
+def test_a_lock_other_than_the_hosts_is_refused(tmp_path, lock_path):
+    # two cleanups with two locks would act at the same time
+    with pytest.raises(cfg.ConfigError, match="lock_path must be /run/reaper-systemd/lock: the lock is host-wide"):
+        cfg.load_config(_write(tmp_path, {"units": ["app"], "lock_path": lock_path}))
+
+
+def test_the_documented_lock_path_is_the_hosts_lock(tmp_path):
+    _policy, extra = cfg.load_config(_write(tmp_path, {"units": ["app"], "lock_path": "/run/reaper-systemd/lock"}))
+    assert extra["lock_path"] == cleanup_lock.LOCK_PATH
+
+
+@pytest.mark.parametrize("name", ["ENAMETOOLONG", "ELOOP", "EACCES", "ENOTDIR"])
+def test_a_pause_file_that_cannot_be_checked_means_paused(monkeypatch, name):
+    import errno
+
+    def fail(path):
+        raise OSError(getattr(errno, name), os.strerror(getattr(errno, name)), path)
+
+    monkeypatch.setattr(os, "lstat", fail)
+    paused, why = cfg.pause_requested("/etc/reaper-systemd/paused")
+    assert paused is True and "paused to be safe" in why
+
+
+def test_pause_file_absent_or_present(tmp_path):
+    pause = tmp_path / "paused"
+    assert cfg.pause_requested(str(pause)) == (False, None)
+    pause.write_text("")
+    assert cfg.pause_requested(str(pause)) == (True, "%s exists" % pause)
+    # longer than PATH_MAX: the kernel cannot answer, so the run must not act
+    assert cfg.pause_requested("/" + "a/" * 3000 + "paused")[0] is True
 
 
 @pytest.mark.parametrize("mode", [0o620, 0o602, 0o666])
@@ -83,7 +117,9 @@ def test_allow_lifts_by_design_but_never_never_ours():
     assert cleanup_policy.Policy(units=["*"], allow=["cron"]).denied_by("cron.service") is None
     assert policy.denied_by("systemd-journald.service").startswith("never ours: systemd-*")
     assert cleanup_policy.Policy(units=["*"], deny=["db*"]).denied_by("db1.service") == "deny list pattern 'db*'"
-    with pytest.raises(cleanup_policy.PolicyError, match="allow entry is refused: it matches 'systemd-\\*'"):
+    with pytest.raises(
+        cleanup_policy.PolicyError, match="allow entry is refused: 'systemd-logind' can match systemd-\\*"
+    ):
         cleanup_policy.Policy(units=["*"], allow=["systemd-logind"])
 
 

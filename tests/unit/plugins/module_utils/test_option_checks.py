@@ -6,6 +6,7 @@ from __future__ import absolute_import, division, print_function
 
 import math
 import re
+import unicodedata
 
 import pytest
 from hypothesis import assume, given, settings, strategies as st
@@ -16,6 +17,13 @@ __metaclass__ = type
 
 NAME_ALPHABET = re.compile(r"[A-Za-z0-9:_.\\@*?\[\]!-]+\Z")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _invisible(text):
+    """Controls, bidi and other format characters, unassigned, line/paragraph separators."""
+    return CONTROL.search(text) or any(
+        unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in text
+    )
 
 
 @settings(max_examples=400)
@@ -46,8 +54,8 @@ def test_a_leading_dash_refuses_the_name(name):
 
 
 @given(st.text(max_size=30))
-def test_safe_string_refuses_exactly_control_characters_and_a_leading_dash(text):
-    bad = not text or CONTROL.search(text) or text.startswith("-")
+def test_safe_string_refuses_exactly_invisible_characters_and_a_leading_dash(text):
+    bad = not text or _invisible(text) or text.startswith("-")
     try:
         option_checks.safe_string("opt", text)
     except option_checks.InvalidOption as exc:
@@ -104,7 +112,7 @@ def test_timespans_with_anything_else_are_refused(text, bad):
 
 @pytest.mark.parametrize(
     "value, normal",
-    [("/var/lib/x", "/var/lib/x"), ("/var/lib/x/", "/var/lib/x"), ("//var//lib", "/var/lib"), ("/a/./b", "/a/b")],
+    [("/var/lib/x", "/var/lib/x"), ("/var/lib/x/", "/var/lib/x"), ("//var//lib/x", "/var/lib/x"), ("/a/./b", "/a/b")],
 )
 def test_paths_are_normalised(value, normal):
     assert option_checks.absolute_path("state_path", value) == normal
@@ -125,3 +133,87 @@ def test_long_values_are_cut_in_messages():
     with pytest.raises(option_checks.InvalidOption) as caught:
         option_checks.choice("backend", "x" * 10000, ("procfs",))
     assert len(str(caught.value)) < 200
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        True,
+        False,
+        "٥",
+        "5\n",
+        " 5",
+        "5 ",
+        float("inf"),
+        float("-inf"),
+        float("nan"),
+        "inf",
+        "1e400",
+        1.5,
+        "",
+        "0x10",
+        None,
+        [5],
+    ],
+)
+def test_strict_int_refuses_what_ansible_would_convert(value):
+    with pytest.raises((TypeError, ValueError)):
+        option_checks.strict_int(value)
+
+
+@pytest.mark.parametrize("value, expected", [(5, 5), ("5", 5), ("-3", -3), (7.0, 7), ("+2", 2)])
+def test_strict_int_reads_plain_numbers(value, expected):
+    assert option_checks.strict_int(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", [True, "٥", "5\n", "nan", "inf", "-Infinity", float("inf"), float("nan"), "1e999", "", "1,5", None]
+)
+def test_strict_float_refuses_what_ansible_would_convert(value):
+    with pytest.raises((TypeError, ValueError)):
+        option_checks.strict_float(value)
+
+
+@pytest.mark.parametrize("value, expected", [(5, 5.0), ("2.5", 2.5), (".5", 0.5), ("1e3", 1000.0), (0.25, 0.25)])
+def test_strict_float_reads_plain_numbers(value, expected):
+    assert option_checks.strict_float(value) == expected
+
+
+def test_documented_types_equal_their_documented_name_and_convert_strictly():
+    # validate-modules compares the spec's type with the DOCUMENTATION's type
+    assert option_checks.STRICT_INT == "int" and option_checks.STRICT_FLOAT == "float"
+    assert option_checks.PLAIN_PATH == "path" and option_checks.PLAIN_PATH("~/x") == "~/x"
+    assert option_checks.STRICT_INT.__name__ == "int"
+    with pytest.raises(TypeError):
+        option_checks.STRICT_FLOAT(True)
+    import copy
+
+    assert copy.deepcopy(option_checks.STRICT_INT)("5") == 5
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "-1h",
+        "today",
+        "yesterday",
+        "2026-01-31 12:00:00",
+        "2026-01-31",
+        "12:00",
+        "+2 days",
+        "3 hours ago",
+        "@1700000000",
+        "-30min",
+    ],
+)
+def test_journalctl_times(value):
+    assert option_checks.journalctl_time("journal_since", value) == value
+
+
+@pytest.mark.parametrize(
+    "value", ["--all", "--since", "-x", "-", "today;reboot", "$(reboot)", "to\nday", "", "-1h --all", "--output=json"]
+)
+def test_journalctl_times_that_could_be_options_or_junk_are_refused(value):
+    with pytest.raises(option_checks.InvalidOption) as caught:
+        option_checks.journalctl_time("journal_since", value)
+    assert caught.value.option == "journal_since"

@@ -54,3 +54,21 @@ def test_hardening_exemptions_keep_builtins_and_drop_only_lifted_entries():
     lifted = unit_exemptions.hardening_exemptions(["cron", "getty@tty1"])
     assert set(default) - set(lifted) == {"cron.service", "getty@*.service"}
     assert "systemd-*" in lifted and "ssh.service" in lifted
+
+
+@pytest.mark.parametrize("entry", ["*", "*.service", "s*-journald*", "[a-z]*", "?bus", "user@[0-9]*", "reaper-*"])
+def test_allow_entries_that_can_match_a_never_ours_unit_are_refused_everywhere(entry):
+    from ansible_collections.reaper.systemd.plugins.module_utils import cleanup_policy
+
+    assert unit_exemptions.allow_problem(entry) is not None
+    with pytest.raises(cleanup_policy.PolicyError) as caught:
+        cleanup_policy.Policy(units=["*"], allow=[entry])
+    assert caught.value.option == "allow" and "never ours" in str(caught.value)
+
+
+@pytest.mark.parametrize("entry", ["ssh*", "getty@*", "cron", "containerd.service", "serial-getty@ttyS0"])
+def test_allow_entries_for_by_design_units_lift_them(entry):
+    from ansible_collections.reaper.systemd.plugins.module_utils import cleanup_policy
+
+    policy = cleanup_policy.Policy(units=["*"], allow=[entry])
+    assert policy.allow == [entry]

@@ -328,3 +328,14 @@ def test_unpark_option_lets_the_cleanup_act_again(capsys, host, leftover):
     assert rc == 0, result
     assert result["unparked"] == ["leaky.service"] and result["parked"] == []
     assert result["actions"][0]["result"] == "done"
+
+
+def test_a_pause_file_that_cannot_be_checked_pauses_the_run(capsys, host, leftover):
+    loop = host.tmp_path / "loop"
+    loop.symlink_to(loop)
+    host.results = [_leftover_result(leftover.pid)]
+    args = host.args(units=["leaky*"], actions=["kill_leftovers"], pause_path=str(loop / "paused"))
+    rc, result = run_module(capsys, args)
+    assert rc == 0 and result["paused"] is True and result["actions"] == [] and len(result["plan"]) == 1
+    assert leftover.poll() is None
+    assert "paused to be safe" in str(result.get("warnings"))
