@@ -39,6 +39,7 @@ MESSAGE_IDS = {
     'paused': '5880a62bfe7f42ff9d0272fe8cec8e39',
     'parked': 'cbb3bec60ab14de784a43d3ca373e15a',
     'unparked': 'fe7928208eb343ffaa95fe67e9ad4a45',
+    'circuit_breaker': 'aa140f07bb8947ad890274dd07558077',
 }
 
 PRIORITY = {'emerg': 0, 'alert': 1, 'crit': 2, 'err': 3, 'warning': 4, 'notice': 5, 'info': 6, 'debug': 7}
