@@ -18,7 +18,9 @@ Exit status:
 - 3 the state file is unusable (corrupt, newer, unsafe, unreadable): the run
   scanned and reported, took no action, and left the file as it was;
 - 4 the state could not be saved before an action (write-ahead): that action
-  and every later one were not taken (also: ``--unpark`` could not save).
+  and every later one were not taken (also: ``--unpark`` could not save);
+- 5 a restart left a unit that was active down (failed): the worst outcome;
+  the unit is parked and not started again by the cleanup.
 
 Operators reset parked units with ``--unpark UNIT`` (repeatable) or
 ``--unpark-all``.
@@ -48,6 +50,7 @@ EXIT_ACTION_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_STATE_PROBLEM = 3
 EXIT_STATE_NOT_SAVED = 4
+EXIT_UNIT_DOWN = 5
 
 
 def _out(text):
@@ -203,7 +206,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
     before = scanner(policy.units)
     cleanup_memory.record_scan(state, before.facts, before.table, started)
     the_plan = remediation.plan_scan(before, policy, state, started, guard)
-    remediation.log_parked(journal, the_plan)
+    remediation.log_plan_events(journal, the_plan)
     counters = state.setdefault('counters', {})
     results = []
     after_facts = before.facts
@@ -288,8 +291,17 @@ def _run(policy, extra, journal, scanner, now, as_json):
     if write_ahead_error is not None:
         sys.stderr.write('reaper-cleanup: state not saved before an action: %s\n' % write_ahead_error)
         return EXIT_STATE_NOT_SAVED
-    failed = [r for r in results if r['result'] in (remediation_executor.FAILED, remediation_executor.TIMEOUT)]
-    return EXIT_ACTION_FAILED if failed else EXIT_OK
+    return exit_status(results)
+
+
+def exit_status(results):
+    """5 when a restart left a unit down, 1 when an action failed or timed out, else 0."""
+    outcomes = set(r['result'] for r in results)
+    if remediation_executor.UNIT_DOWN in outcomes:
+        return EXIT_UNIT_DOWN
+    if outcomes & set(remediation_executor.BAD_RESULTS):
+        return EXIT_ACTION_FAILED
+    return EXIT_OK
 
 
 def _report_units(state, facts_list, now):

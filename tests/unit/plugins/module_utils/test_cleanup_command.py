@@ -315,7 +315,7 @@ def test_failed_action_exits_1(env, monkeypatch):
     config = write_config(actions=["restart_unit"], min_zombie_age=0, action_timeout=5)
 
     def systemctl(argv, stdout=None, stderr=None, env=None, timeout=None, universal_newlines=None, check=None):
-        out = "i" * 32 + "\n" if argv[1] == "show" else ""
+        out = "InvocationID=%s\nActiveState=active\n" % ("i" * 32) if argv[1] == "show" else ""
         return subprocess.CompletedProcess(argv, 0 if argv[1] == "show" else 1, out, "Job failed")
 
     monkeypatch.setattr(cc.remediation_executor.subprocess, "run", systemctl)
