@@ -24,7 +24,7 @@ Stdlib only: the timer runs it on hosts without Ansible.
 
 from __future__ import absolute_import, division, print_function
 
-from . import cleanup_state
+from . import cleanup_state, state_layout
 
 __metaclass__ = type
 
@@ -39,7 +39,7 @@ EFFECTIVE_RESULTS = ('done',)
 # a restart left a unit that was serving down: parked at once, whatever park_after says
 UNIT_DOWN_RESULT = 'unit_down'
 # why a unit is parked (the state's units.NAME.parked.kind)
-PARK_KINDS = ('ineffective', 'unit_down')
+PARK_KINDS = state_layout.PARK_KINDS
 
 # defaults of the policy fields this module reads (cleanup_policy validates them)
 DEFAULT_BACKOFF_MAX = 86400

@@ -31,7 +31,20 @@ __metaclass__ = type
 
 @pytest.fixture
 def guard():
-    return safe_signal.Guard()
+    # thousands of synthetic PIDs: this test's own PID and ancestors must not be among them by chance
+    guard = safe_signal.Guard()
+    guard.self_pid, guard.ancestors, guard.pgrp = -2, set(), -2
+    return guard
+
+
+def test_a_leftover_that_is_this_cleanup_or_its_ancestor_keeps_the_kill_one_by_one():
+    import os
+
+    real = safe_signal.Guard()
+    facts = {'units': {'leak.service': stopped([os.getppid(), 99999])}}
+    plan = plan_at(facts, table(proc(os.getppid()), proc(99999)), _policy(actions=['kill_leftovers']), guard=real)
+    assert kinds(plan) == [('kill_leftovers', 'leak.service', 99999)]
+    assert 'ancestor' in plan.skipped[0]['reason']
 
 
 def stopped(leftover_pids, cgroup='/system.slice/leak.service', extra_processes=0):

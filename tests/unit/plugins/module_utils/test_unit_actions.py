@@ -150,7 +150,9 @@ def _whole_action():
     from ansible_collections.reaper.systemd.tests.unit.plugins.module_utils.test_remediation import proc, table
 
     procs = table(*[proc(p) for p in range(500, 503)])
-    return rm.cgroup_wide_leftovers('leak.service', _whole(), procs, Guard())
+    guard = Guard()
+    guard.self_pid, guard.ancestors, guard.pgrp = -2, set(), -2
+    return rm.cgroup_wide_leftovers('leak.service', _whole(), procs, guard)
 
 
 def test_a_stopped_units_leftovers_go_in_one_systemctl_kill_of_its_whole_cgroup():
