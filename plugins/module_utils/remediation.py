@@ -28,6 +28,10 @@ UNIT_ACTIONS = ('restart_unit',)
 SAFE_KILL_MODES = ('control-group', 'mixed')
 UNIT_SUFFIXES = ('.service', '.scope')
 LEFTOVER_STATES = ('inactive', 'failed')
+# More left-overs than this in a stopped unit go in one cgroup-wide action. A few are still
+# signalled one by one: each gets its own audit line naming it (OBJECT_PID lets journald attach
+# its command line) and the pidfd identity check; thousands of such lines are the flood.
+CGROUP_WIDE_LEFTOVERS = 10
 
 # A PID reused within the clock tick (10 ms) of the scanned process has the
 # same start time: a candidate must have been older than this at scan time.
@@ -327,7 +331,8 @@ def _may_act(name, wanted, policy, memory, now, result):
 def cgroup_wide_leftovers(name, unit, processes, guard):
     """One Action that has systemd signal a stopped unit's whole cgroup, or None when it must not.
 
-    Thousands of left-overs are one action, not thousands. Only when every
+    Thousands of left-overs are one action, not thousands (more than
+    CGROUP_WIDE_LEFTOVERS; fewer keep their per-process audit). Only when every
     live process in the cgroup is a left-over of the scan (a container's
     process in a delegated sub-cgroup is not, and a capped list cannot tell)
     and none of them is one this cleanup must never signal (itself, its
@@ -335,7 +340,7 @@ def cgroup_wide_leftovers(name, unit, processes, guard):
     active = unit.get('active_state')
     leftovers = unit.get('leftovers') or []
     cgroup = unit.get('control_group')
-    if active not in LEFTOVER_STATES or not leftovers or not cgroup:
+    if active not in LEFTOVER_STATES or len(leftovers) <= CGROUP_WIDE_LEFTOVERS or not cgroup:
         return None
     if unit.get('processes') != len(leftovers) or (unit.get('counts') or {}).get('leftovers') != len(leftovers):
         return None

@@ -81,8 +81,8 @@ options:
         that leaves the unit down (failed after being active) is result V(unit_down): the unit is parked, not
         started again, and the task fails.
       - V(kill_leftovers) kills the processes left in the cgroup of a stopped or failed unit, without starting it:
-        one C(systemctl kill --kill-who=all) of the whole cgroup (SIGTERM, O(grace), SIGKILL) when every process
-        there is a left-over, else one by one.
+        one C(systemctl kill --kill-who=all) of the whole cgroup (SIGTERM, O(grace), SIGKILL) when there are more
+        than 10 and every process there is a left-over, else one by one.
       - V(kill_survivors) kills processes of an earlier invocation in an active unit's cgroup, one by one.
       - V(terminate_escaped) terminates processes that escaped an in-scope unit, one by one.
       - V(kill_worker_parent) kills a zombie-leaking parent that is not the unit's main PID.

@@ -41,9 +41,10 @@ def test_a_leftover_that_is_this_cleanup_or_its_ancestor_keeps_the_kill_one_by_o
     import os
 
     real = safe_signal.Guard()
-    facts = {'units': {'leak.service': stopped([os.getppid(), 99999])}}
-    plan = plan_at(facts, table(proc(os.getppid()), proc(99999)), _policy(actions=['kill_leftovers']), guard=real)
-    assert kinds(plan) == [('kill_leftovers', 'leak.service', 99999)]
+    pids = [os.getppid()] + list(range(99990, 99990 + rm.CGROUP_WIDE_LEFTOVERS))
+    facts = {'units': {'leak.service': stopped(pids)}}
+    plan = plan_at(facts, table(*[proc(p) for p in pids]), _policy(actions=['kill_leftovers']), guard=real)
+    assert [a.pid for a in plan.actions] == pids[1:]
     assert 'ancestor' in plan.skipped[0]['reason']
 
 
@@ -83,9 +84,17 @@ def test_a_stopped_units_leftovers_are_one_cgroup_wide_action_and_the_zombie_fac
 
 def test_leftovers_are_signalled_one_by_one_when_the_cgroup_holds_something_else(guard):
     # a container's process in a delegated sub-cgroup is not a left-over: a cgroup-wide kill would hit it
-    facts = {'units': {'leak.service': stopped([501, 502], extra_processes=1)}}
-    plan = plan_at(facts, table(proc(501), proc(502)), _policy(actions=['kill_leftovers']), guard=guard)
-    assert kinds(plan) == [('kill_leftovers', 'leak.service', 501), ('kill_leftovers', 'leak.service', 502)]
+    pids = list(range(501, 521))
+    facts = {'units': {'leak.service': stopped(pids, extra_processes=1)}}
+    plan = plan_at(facts, table(*[proc(p) for p in pids]), _policy(actions=['kill_leftovers']), guard=guard)
+    assert [a.pid for a in plan.actions] == pids[:10]
+
+
+def test_a_few_leftovers_keep_their_own_audit_line_each(guard):
+    pids = list(range(501, 501 + rm.CGROUP_WIDE_LEFTOVERS))
+    facts = {'units': {'leak.service': stopped(pids)}}
+    plan = plan_at(facts, table(*[proc(p) for p in pids]), _policy(actions=['kill_leftovers']), guard=guard)
+    assert [a.pid for a in plan.actions] == pids
 
 
 def test_every_unit_gets_its_first_action_before_any_unit_gets_a_second(guard):

@@ -138,7 +138,7 @@ def test_unit_down_fails_the_timer_run_with_its_own_exit_status():
 
 
 # ---------------------------------------------------------------- kill_leftovers: the whole cgroup
-def _whole(count=3, state='inactive'):
+def _whole(count=12, state='inactive'):
     data = unit(active=state, leftovers=[item(p) for p in range(500, 500 + count)])
     data['control_group'] = '/system.slice/leak.service'
     data['processes'] = count
@@ -149,7 +149,7 @@ def _whole_action():
     from ansible_collections.reaper.systemd.plugins.module_utils.safe_signal import Guard
     from ansible_collections.reaper.systemd.tests.unit.plugins.module_utils.test_remediation import proc, table
 
-    procs = table(*[proc(p) for p in range(500, 503)])
+    procs = table(*[proc(p) for p in range(500, 512)])
     guard = Guard()
     guard.self_pid, guard.ancestors, guard.pgrp = -2, set(), -2
     return rm.cgroup_wide_leftovers('leak.service', _whole(), procs, guard)
@@ -168,7 +168,7 @@ def test_a_stopped_units_leftovers_go_in_one_systemctl_kill_of_its_whole_cgroup(
     ]
     assert runner.calls[0][1] == 1, 'the journal line is written before the kill'
     assert results[0]['result'] == rex.DONE and results[0]['signals'] == ['SIGTERM']
-    assert 'kill the 3 left-over(s) of leak.service' in jr.sent[0]['MESSAGE']
+    assert 'kill the 12 left-over(s) of leak.service' in jr.sent[0]['MESSAGE']
 
 
 def test_leftovers_that_ignore_sigterm_get_sigkill_after_the_grace():
