@@ -231,7 +231,9 @@ def record_outcome(state, unit, result, policy, now):
     entry = _unit_entry(state, unit)
     if result == UNIT_DOWN_RESULT:
         # the worst outcome: no second try on a unit the cleanup itself took down
-        return park(entry, now, 'unit_down', 'a restart left it down (it was active before): look at it, then unpark it')
+        return park(
+            entry, now, 'unit_down', 'a restart left it down (it was active before): look at it, then unpark it'
+        )
     if result in EFFECTIVE_RESULTS:
         # The action removed what it was for; whether the leak is fixed is known
         # only from a later scan: clean (record_scan resets the streak) or the

@@ -339,7 +339,9 @@ class Executor:
                 message = 'not sent %s: %s' % (signal_name, why)
                 break
             try:
-                rc, _out, err = self.runner(unit_actions.kill_argv(action.unit, signal_name), self.policy.action_timeout)
+                rc, _out, err = self.runner(
+                    unit_actions.kill_argv(action.unit, signal_name), self.policy.action_timeout
+                )
             except subprocess.TimeoutExpired:
                 return {'result': TIMEOUT, 'changed': bool(signals), 'signals': signals, 'message': 'systemctl kill'}
             if rc != 0:

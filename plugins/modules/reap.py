@@ -78,9 +78,9 @@ options:
       - V(nudge_parent) sends C(SIGCHLD) to a zombie's parent (helps only parents with a handler).
       - V(restart_unit) restarts an active unit whose zombies pass O(min_zombies) and O(min_zombie_age). It is
         refused when the unit, re-read right before, is no longer active or could trip its start limit. A restart
-        that leaves the unit down (failed after being active) is result V(unit_down): the unit is parked, not
+        that leaves the unit down (failed after being active) is result V(unit_down); the unit is parked, not
         started again, and the task fails.
-      - V(kill_leftovers) kills the processes left in the cgroup of a stopped or failed unit, without starting it:
+      - V(kill_leftovers) kills the processes left in the cgroup of a stopped or failed unit, without starting it,
         one C(systemctl kill --kill-who=all) of the whole cgroup (SIGTERM, O(grace), SIGKILL) when there are more
         than 10 and every process there is a left-over, else one by one.
       - V(kill_survivors) kills processes of an earlier invocation in an active unit's cgroup, one by one.
@@ -267,7 +267,7 @@ actions:
     result:
       description: V(done) (target gone or fixed), V(not_cleaned) (acted, state shows no fix, for example a
         zombie left behind), V(refused) (a guard rail refused at action time, for example "unit restarted since
-        the scan"), V(vanished), V(failed), V(timeout) or V(unit_down) (a restart left an active unit failed: the
+        the scan"), V(vanished), V(failed), V(timeout) or V(unit_down) (a restart left an active unit failed, the
         worst outcome, the unit is parked). The last three fail the task.
       type: str
     signals:

@@ -764,9 +764,7 @@ def test_environ_alone_still_names_the_escape_of_root_or_the_units_own_user(host
     _web_and_a_user_manager(host)
     host.add_process(1502, 1500, "sleep", uid=uid, session=1502, cgroup=USER_SCOPE, environ={"INVOCATION_ID": "w9"})
     facts = host.scan().facts
-    assert [(e["pid"], e["evidence"]) for e in facts["units"]["web.service"]["escaped"]] == [
-        (1502, ["invocation_id"])
-    ]
+    assert [(e["pid"], e["evidence"]) for e in facts["units"]["web.service"]["escaped"]] == [(1502, ["invocation_id"])]
     assert facts["host"]["unconfirmed_escapes"] == []
 
 

@@ -22,7 +22,6 @@ from ansible_collections.reaper.systemd.tests.unit.plugins.module_utils.test_rem
     _policy,
     item,
     unit,
-    zombie,
 )
 
 __metaclass__ = type
