@@ -20,7 +20,6 @@ from __future__ import absolute_import, division, print_function
 import time
 
 from . import cleanup_memory, plan_budget, safe_signal
-from .plan_budget import CIRCUIT_BREAKER_CANDIDATES  # noqa: F401 (part of the planner's surface)
 
 __metaclass__ = type
 
@@ -28,6 +27,7 @@ UNIT_ACTIONS = ('restart_unit',)
 SAFE_KILL_MODES = ('control-group', 'mixed')
 UNIT_SUFFIXES = ('.service', '.scope')
 LEFTOVER_STATES = ('inactive', 'failed')
+CIRCUIT_BREAKER_CANDIDATES = plan_budget.CIRCUIT_BREAKER_CANDIDATES
 # More left-overs than this in a stopped unit go in one cgroup-wide action. A few are still
 # signalled one by one: each gets its own audit line naming it (OBJECT_PID lets journald attach
 # its command line) and the pidfd identity check; thousands of such lines are the flood.

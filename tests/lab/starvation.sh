@@ -64,6 +64,7 @@ in_lab "
   for _ in \$(seq 60); do [ \$(ps -o stat= --ppid \$(systemctl show -p MainPID --value b-factory) | grep -c Z) -ge $ZOMBIES ] && break; sleep 1; done
 "
 
+# shellcheck disable=SC2016  # expanded by the shell inside the container
 status='
   cg=/sys/fs/cgroup/systemd$(systemctl show -p ControlGroup --value a-leak)
   left=$(cat $cg/cgroup.procs 2>/dev/null | wc -l)

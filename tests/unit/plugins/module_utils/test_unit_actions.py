@@ -160,7 +160,10 @@ def test_a_stopped_units_leftovers_go_in_one_systemctl_kill_of_its_whole_cgroup(
     runner = FakeSystemctl(
         jr, {'ActiveState': 'inactive', 'SubState': 'dead'}, on_call=lambda argv: gone.update(flag=True)
     )
-    after = lambda: {'units': {'leak.service': unit(active='inactive') if gone['flag'] else _whole()}}  # noqa: E731
+
+    def after():
+        return {'units': {'leak.service': unit(active='inactive') if gone['flag'] else _whole()}}
+
     results, _ex = _run(_whole_action(), runner, after, grace=1)
     assert [c[0] for c in runner.calls] == [
         ['systemctl', 'kill', '--no-ask-password', '--kill-who=all', '--signal=SIGTERM', '--', 'leak.service']
@@ -174,9 +177,12 @@ def test_leftovers_that_ignore_sigterm_get_sigkill_after_the_grace():
     jr = _journal()
     sent = []
     runner = FakeSystemctl(jr, {'ActiveState': 'failed'}, on_call=lambda argv: sent.append(argv[4]))
-    after = lambda: {  # noqa: E731
-        'units': {'leak.service': unit(active='failed') if '--signal=SIGKILL' in sent else _whole(state='failed')}
-    }
+
+    def after():
+        return {
+            'units': {'leak.service': unit(active='failed') if '--signal=SIGKILL' in sent else _whole(state='failed')}
+        }
+
     results, _ex = _run(_whole_action(), runner, after, grace=0.2)
     assert sent == ['--signal=SIGTERM', '--signal=SIGKILL']
     assert results[0]['result'] == rex.DONE and results[0]['signals'] == ['SIGTERM', 'SIGKILL']
