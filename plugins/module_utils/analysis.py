@@ -72,6 +72,8 @@ class Analysis:
         self.by_unit = dict((name, UnitLeaks()) for name in units)
         self.zombies_outside_units = []
         self.unattributed_escapes = []
+        # processes whose only tie to a unit is an INVOCATION_ID their owner could have forged
+        self.unconfirmed_escapes = []
         # cgroup path -> {cgroup, processes, pid_namespace}: processes handed to a container
         self.containers = {}
 
@@ -116,6 +118,7 @@ class Analyzer:
                     self._main_pids.setdefault(pid, []).append(name)
         self._owner_cache = {}
         self._session_cache = {}
+        self._unit_uids = {}  # unit -> uids of its live processes, read when first needed
         self._root = False  # not looked up yet
 
     # -- attribution helpers -------------------------------------------------
@@ -251,7 +254,11 @@ class Analyzer:
     # -- classification -------------------------------------------------------
 
     def escape_origin(self, proc, owner):
-        """(origin unit, evidence) when the process escaped from a service, else None."""
+        """(origin unit, evidence, invocation, unconfirmed unit) when the process escaped, else None.
+
+        ``unconfirmed unit`` names the unit an INVOCATION_ID claims when that
+        claim alone is not believed (see environ_claim_is_unconfirmed); the
+        origin then rests on the other evidence only, or is None."""
         session_origin = self.session_unit(proc)
         ancestry_origin = self.ancestry_unit(proc)
         needs_environ = (
@@ -264,22 +271,60 @@ class Analyzer:
         invocation = self.table.invocation_id(proc.pid) if needs_environ else None
         if owner is not None and invocation is not None and invocation == self.units[owner].invocation_id:
             return None  # its environment agrees with where it sits
-        origin = None
-        evidence = []
-        invocation_origin = self._invocations.get(invocation)
-        if invocation_origin is not None and invocation_origin != owner:
-            origin = invocation_origin
-            evidence.append("invocation_id")
-        for name, kind in ((session_origin, "session_id"), (ancestry_origin, "ancestry")):
-            if name is None or name == owner:
-                continue
-            if origin is None:
-                origin = name
-            if name == origin:
-                evidence.append(kind)
+        others = [
+            (name, kind)
+            for name, kind in ((session_origin, "session_id"), (ancestry_origin, "ancestry"))
+            if name is not None and name != owner
+        ]
+        claimed = self._invocations.get(invocation)
+        if claimed == owner:
+            claimed = None
+        unconfirmed = None
+        if claimed is not None and self.environ_claim_is_unconfirmed(proc, claimed, others):
+            unconfirmed, claimed = claimed, None
+        origin = claimed if claimed is not None else (others[0][0] if others else None)
         if origin is None:
-            return None
-        return origin, evidence, invocation
+            return (None, [], invocation, unconfirmed) if unconfirmed else None
+        evidence = ["invocation_id"] if claimed is not None else []
+        evidence.extend(kind for name, kind in others if name == origin)
+        return origin, evidence, invocation, unconfirmed
+
+    # -- rules on environ evidence --------------------------------------------
+    # INVOCATION_ID is readable by every user (systemctl show), and a process
+    # chooses its own environment: environ is evidence its owner could forge.
+
+    def environ_claim_is_unconfirmed(self, proc, claimed, others):
+        """An INVOCATION_ID claim that nothing else backs, from an owner who could have forged it.
+
+        Such a process is reported, never acted on and never counted against
+        the unit it names (a forger could otherwise get that unit parked)."""
+        if any(name == claimed for name, _kind in others):
+            return False  # session id or ancestry agrees: a second piece of evidence
+        return self.owner_could_forge(proc, claimed)
+
+    def owner_could_forge(self, proc, claimed):
+        """True unless the process runs as root or as a user the claimed unit runs as.
+
+        Root, or the unit's own user, can already signal the unit's processes:
+        forging the id gains them nothing, so the claim may stand alone. Any
+        other user gains a lever on a unit that is not theirs. This is no
+        rule on its own: a service that switches users keeps its escapes
+        through the session id or ancestry (environ_claim_is_unconfirmed)."""
+        if proc.uid == 0:
+            return False
+        return proc.uid not in self.unit_uids(claimed)
+
+    def unit_uids(self, name):
+        """The uids of the live processes in the unit's cgroup (its users, as the kernel says).
+
+        A uid is read lazily from /proc: only the claimed unit's processes pay for it."""
+        if name not in self._unit_uids:
+            self._unit_uids[name] = set(
+                other.uid
+                for other in self.table.processes.values()
+                if not other.kthread and not other.is_zombie and self.owner(other) == name
+            )
+        return self._unit_uids[name]
 
     def is_survivor(self, proc, unit):
         """In an active unit's own cgroup but not of its current invocation.
@@ -337,9 +382,12 @@ class Analyzer:
             # cgroup_move without the namespace, and an action needs certainty.
             if self._not_a_leak(proc, analysis, fail_closed=self.outside_unit_tree(proc, owner)):
                 return
-            origin, evidence, _invocation = escape
-            analysis.by_unit[origin].escaped.append(self._escape_item(proc, evidence))
-            return
+            origin, evidence, _invocation, unconfirmed = escape
+            if unconfirmed is not None:
+                analysis.unconfirmed_escapes.append(self._unconfirmed_item(proc, unconfirmed))
+            if origin is not None:
+                analysis.by_unit[origin].escaped.append(self._escape_item(proc, evidence))
+                return
         if owner is None:
             session = self._background_session(proc)
             if session and session.get("CLASS") == "background":
@@ -395,6 +443,16 @@ class Analyzer:
         item["route"] = escape_route(leaf, proc.cgroup)
         item["evidence"] = evidence
         return item
+
+    def _unconfirmed_item(self, proc, claimed):
+        """An environ-only claim: where the process sits and which unit its INVOCATION_ID names."""
+        return _unconfirmed(self._escape_item(proc, ["invocation_id"]), claimed)
+
+
+def _unconfirmed(item, claimed):
+    item["claimed_unit"] = claimed
+    item["escape_evidence"] = "environ_only"
+    return item
 
 
 def escape_route(leaf, path):

@@ -22,9 +22,11 @@ Exit status:
 - 5 the metrics could not be written (the run itself completed and its
   actions are logged; an error entry says why);
 - 6 systemd could not be asked (PID 1 hung or refusing; the scan gives up
-  within the bound of docs/detection.md): nothing done.
+  within the bound of docs/detection.md): nothing done;
+- 7 a restart left a unit that was active down (failed): the worst outcome;
+  the unit is parked and not started again by the cleanup.
 
-When several apply, the first of 3, 4, 1, 5 is returned (a state problem
+When several apply, the first of 3, 4, 7, 1, 5 is returned (a state problem
 first, a metrics failure last); each has its own journal entry.
 
 Operators reset parked units with ``--unpark UNIT`` (repeatable) or
@@ -57,6 +59,7 @@ EXIT_STATE_PROBLEM = 3
 EXIT_STATE_NOT_SAVED = 4
 EXIT_METRICS_NOT_WRITTEN = 5
 EXIT_SYSTEMD = 6
+EXIT_UNIT_DOWN = 7
 
 
 def _out(text):
@@ -226,7 +229,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
     _log_systemd_fallback(journal, before.facts)
     cleanup_memory.record_scan(state, before.facts, before.table, started)
     the_plan = remediation.plan_scan(before, policy, state, started, guard)
-    remediation.log_parked(journal, the_plan)
+    remediation.log_plan_events(journal, the_plan)
     counters = state.setdefault('counters', {})
     results = []
     after_facts = before.facts
@@ -307,10 +310,7 @@ def _run(policy, extra, journal, scanner, now, as_json):
     if write_ahead_error is not None:
         _err('state not saved before an action: %s' % write_ahead_error)
         return EXIT_STATE_NOT_SAVED
-    failed = [r for r in results if r['result'] in (remediation_executor.FAILED, remediation_executor.TIMEOUT)]
-    if failed:
-        return EXIT_ACTION_FAILED
-    return EXIT_METRICS_NOT_WRITTEN if metrics_error is not None else EXIT_OK
+    return exit_status(results, metrics_error)
 
 
 def _log_systemd_fallback(journal, facts):
@@ -340,6 +340,17 @@ def _write_metrics(directory, samples, journal):
         _err(message)
         return message
     return None
+
+
+def exit_status(results, metrics_error=None):
+    """7 when a restart left a unit down, 1 when an action failed or timed out, 5 when only the
+    metrics could not be written, else 0."""
+    outcomes = set(r['result'] for r in results)
+    if remediation_executor.UNIT_DOWN in outcomes:
+        return EXIT_UNIT_DOWN
+    if outcomes & set(remediation_executor.BAD_RESULTS):
+        return EXIT_ACTION_FAILED
+    return EXIT_METRICS_NOT_WRITTEN if metrics_error is not None else EXIT_OK
 
 
 def _report_units(state, facts_list, now):

@@ -24,7 +24,7 @@ Stdlib only: the timer runs it on hosts without Ansible.
 
 from __future__ import absolute_import, division, print_function
 
-from . import cleanup_state
+from . import cleanup_state, state_layout
 
 __metaclass__ = type
 
@@ -36,6 +36,10 @@ BUDGET_WINDOW_S = 3600.0
 INEFFECTIVE_RESULTS = ('not_cleaned', 'failed', 'timeout')
 # results that show it did
 EFFECTIVE_RESULTS = ('done',)
+# a restart left a unit that was serving down: parked at once, whatever park_after says
+UNIT_DOWN_RESULT = 'unit_down'
+# why a unit is parked (the state's units.NAME.parked.kind)
+PARK_KINDS = state_layout.PARK_KINDS
 
 # defaults of the policy fields this module reads (cleanup_policy validates them)
 DEFAULT_BACKOFF_MAX = 86400
@@ -225,6 +229,11 @@ def record_outcome(state, unit, result, policy, now):
     """Back-off and parking after an action. Returns the parking entry when
     this outcome parked the unit, else None."""
     entry = _unit_entry(state, unit)
+    if result == UNIT_DOWN_RESULT:
+        # the worst outcome: no second try on a unit the cleanup itself took down
+        return park(
+            entry, now, 'unit_down', 'a restart left it down (it was active before): look at it, then unpark it'
+        )
     if result in EFFECTIVE_RESULTS:
         # The action removed what it was for; whether the leak is fixed is known
         # only from a later scan: clean (record_scan resets the streak) or the
@@ -251,14 +260,23 @@ def note_recurrence(state, unit, policy, now):
 def _count_ineffective(entry, policy, now, detail):
     entry['ineffective'] = int(_number(entry.get('ineffective'), 0)) + 1
     park_after = int(_field(policy, 'park_after', DEFAULT_PARK_AFTER))
-    if entry['ineffective'] >= park_after and not entry.get('parked'):
-        entry['parked'] = {
-            'since': now,
-            'reason': '%d actions in a row did not fix it (park_after=%d), %s'
-            % (entry['ineffective'], park_after, detail),
-        }
-        return entry['parked']
+    if entry['ineffective'] >= park_after:
+        return park(
+            entry,
+            now,
+            'ineffective',
+            '%d actions in a row did not fix it (park_after=%d), %s' % (entry['ineffective'], park_after, detail),
+        )
     return None
+
+
+def park(entry, now, kind, reason):
+    """Park the unit of ``entry`` (kind: one of PARK_KINDS). Returns the new parking, or None when
+    it was parked already (the first reason stays)."""
+    if entry.get('parked'):
+        return None
+    entry['parked'] = {'since': now, 'kind': kind, 'reason': reason}
+    return entry['parked']
 
 
 def parked(state, unit):

@@ -11,7 +11,8 @@ module reads and writes the file; ``cleanup_memory`` keeps the books in it.
 Cool-downs must fail closed: a state file that cannot be trusted (corrupt,
 truncated, empty, written by a newer release, a symlink, someone else's file)
 is reported as a problem, the run takes no action, and the file is never
-written over. A missing file is an empty state; a version 1 file is migrated.
+written over. A missing file is an empty state; an older layout is migrated
+(``state_layout``), and every field is checked to the leaf.
 Saving is atomic and raises StateSaveError on any failure (a full disk
 included): the caller decides, nothing is swallowed here.
 """
@@ -20,26 +21,19 @@ from __future__ import absolute_import, division, print_function
 
 import errno
 import json
-import math
 import os
 import stat
 
+from . import state_layout
 from .atomic_file import UnsafeTarget, trusted_owner, write_atomically
 
 __metaclass__ = type
 
 STATE_PATH = '/var/lib/reaper-systemd/state.json'
-VERSION = 2
+VERSION = state_layout.VERSION
 # A state file grows with units and zombies seen in the last week; far below this.
 STATE_MAX_BYTES = 64 * 1024 * 1024
-# Top level of version 2: key -> type. Anything else at the top level means "corrupt".
-LAYOUT = (
-    ('zombies', dict),
-    ('units', dict),
-    ('cooldowns', dict),
-    ('counters', dict),
-    ('actions', list),
-)
+LAYOUT = state_layout.LAYOUT
 PROBLEM_KINDS = ('corrupt', 'newer', 'unsafe', 'unreadable')
 
 
@@ -73,47 +67,13 @@ def _reject_constant(name):
     raise ValueError('%s is not a JSON number' % name)
 
 
-def _finite_number(value):
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-
-
 def _layout_problem(data):
-    """What is wrong with a parsed version 2 state, or None."""
-    if not isinstance(data, dict):
-        return 'the top level is a %s, not an object' % type(data).__name__
-    known = set(name for name, _type in LAYOUT) | set(['version'])
-    extra = sorted(set(data) - known)
-    if extra:
-        return 'unknown top-level keys: %s' % ', '.join(extra)
-    for name, kind in LAYOUT:
-        if name not in data:
-            return '"%s" is missing' % name
-        if not isinstance(data[name], kind):
-            return '"%s" is a %s, not a %s' % (name, type(data[name]).__name__, kind.__name__)
-    for key, entry in list(data['zombies'].items()) + list(data['units'].items()):
-        if not isinstance(entry, dict):
-            return 'entry %r is not an object' % key
-    # cool-downs and the budget are compared with the clock: NaN or a string there would disable them
-    for unit, when in data['cooldowns'].items():
-        if not _finite_number(when):
-            return 'cool-down of %r is not a finite number: %r' % (unit, when)
-    for when in data['actions']:
-        if not _finite_number(when):
-            return 'action time %r is not a finite number' % (when,)
-    for key, count in data['counters'].items():
-        if isinstance(count, bool) or not isinstance(count, int):
-            return 'counter %r is not an integer: %r' % (key, count)
+    """What is wrong with a parsed, migrated state (to the leaf), or None."""
+    try:
+        state_layout.check(data)
+    except state_layout.LayoutError as exc:
+        return str(exc)
     return None
-
-
-def _migrate(data):
-    """Bring an older layout to version 2 (None when the version is unknown)."""
-    if data.get('version') == 1:
-        data = dict(data)
-        data.setdefault('counters', {})
-        data.setdefault('actions', [])
-        data['version'] = VERSION
-    return data
 
 
 def _read(path):
@@ -184,7 +144,7 @@ def load(path=STATE_PATH):
         return problem(
             'newer', 'was written by a newer release (layout version %d, this one reads up to %d)' % (version, VERSION)
         )
-    data = _migrate(data)
+    data = state_layout.migrate(data)
     why = _layout_problem(data)
     if why:
         return problem('corrupt', 'has a bad layout: %s' % why)

@@ -22,6 +22,7 @@ CODES = (
     "survivors",
     "escaped",
     "unattributed_escape",
+    "unconfirmed_escape",
     "weak_killmode",
     "killmode_none_deprecated",
     "sendsigkill_off",
@@ -297,6 +298,8 @@ def host_findings(host, analysis, thresholds):
                 "terminate the processes by hand once identified (no unit is known to scope them).",
             )
         )
+    if analysis.unconfirmed_escapes:
+        found.append(unconfirmed_escape_finding(analysis.unconfirmed_escapes))
     for code, usage, limit_name in (
         ("pid_usage", host["pid_usage"], "kernel.pid_max"),
         ("thread_usage", host["thread_usage"], "kernel.threads-max"),
@@ -314,6 +317,30 @@ def host_findings(host, analysis, thresholds):
                 )
             )
     return found
+
+
+def unconfirmed_escape_finding(items):
+    """Processes whose only tie to a unit is an INVOCATION_ID their owner could have forged.
+
+    Info, not warning: the claim may be a forgery by another local user, and a
+    finding per claimed unit would let that user raise alerts on it."""
+    claimed = sorted(set(i["claimed_unit"] for i in items))
+    return finding(
+        "unconfirmed_escape",
+        "info",
+        None,
+        "%d process(es) carry the INVOCATION_ID of %s but nothing else ties them to it (environ only): PIDs %s"
+        % (len(items), ", ".join(claimed), _pids(items)),
+        {
+            "pids": [i["pid"] for i in items],
+            "claimed_units": claimed,
+            "uids": sorted(set(i["uid"] for i in items if i.get("uid") is not None)),
+            "escape_evidence": "environ_only",
+        },
+        "Unconfirmed, never acted on and never counted against the unit: any user can read a unit's "
+        "InvocationID (systemctl show) and start a process with it. Look at who runs them (ps -o pid,user,cmd -p PID); "
+        "a real escape of a service that switches users also keeps the service's session id or ancestry.",
+    )
 
 
 def sort_findings(found):

@@ -43,6 +43,7 @@ MESSAGE_IDS = {
     'unparked': 'fe7928208eb343ffaa95fe67e9ad4a45',
     'metrics_failed': '2593657145f04d448579f8553b2281f6',
     'systemd_query_fallback': '3659ad1c242d4ca18b23564fe9cd7202',
+    'circuit_breaker': 'aa140f07bb8947ad890274dd07558077',
 }
 
 PRIORITY = {'emerg': 0, 'alert': 1, 'crit': 2, 'err': 3, 'warning': 4, 'notice': 5, 'info': 6, 'debug': 7}

@@ -70,7 +70,7 @@ REPORT_TASKS_RATIO = 0.25
 REPORT_HOLD_S = 3600.0
 # Results of the enabled actions written as 0 before they first happen: increase() over a
 # counter that appears at 1 sees no increase, so the first failure would go unnoticed.
-ALERTED_RESULTS = ('done', 'not_cleaned', 'failed', 'timeout')
+ALERTED_RESULTS = ('done', 'not_cleaned', 'failed', 'timeout', 'unit_down')
 
 
 def escape_label(value):

@@ -19,13 +19,19 @@ from __future__ import absolute_import, division, print_function
 
 import time
 
-from . import cleanup_memory, safe_signal
+from . import cleanup_memory, plan_budget, safe_signal
 
 __metaclass__ = type
 
 UNIT_ACTIONS = ('restart_unit',)
 SAFE_KILL_MODES = ('control-group', 'mixed')
 UNIT_SUFFIXES = ('.service', '.scope')
+LEFTOVER_STATES = ('inactive', 'failed')
+CIRCUIT_BREAKER_CANDIDATES = plan_budget.CIRCUIT_BREAKER_CANDIDATES
+# More left-overs than this in a stopped unit go in one cgroup-wide action. A few are still
+# signalled one by one: each gets its own audit line naming it (OBJECT_PID lets journald attach
+# its command line) and the pidfd identity check; thousands of such lines are the flood.
+CGROUP_WIDE_LEFTOVERS = 10
 
 # A PID reused within the clock tick (10 ms) of the scanned process has the
 # same start time: a candidate must have been older than this at scan time.
@@ -54,6 +60,11 @@ class Action:
             'terminate_escaped': 'terminate escaped process',
             'kill_worker_parent': 'kill zombie-leaking worker',
         }[self.kind]
+        if self.kind == 'kill_leftovers' and self.pid is None:
+            return 'kill the %s left-over(s) of %s (whole cgroup, through systemd)' % (
+                self.evidence.get('leftovers'),
+                self.unit,
+            )
         if self.pid is None:
             return '%s %s' % (verb, self.unit)
         return '%s %d (%s) of %s' % (verb, self.pid, self.comm, self.unit)
@@ -79,12 +90,19 @@ class Plan:
         self.budget = None
         # units this plan parked because their leak came back after an action ({unit, reason})
         self.parked = []
+        # units with too many per-process candidates to grind through ({unit, candidates, threshold})
+        self.breakers = []
 
-    def skip(self, kind, unit, reason, pid=None):
-        self.skipped.append({'action': kind, 'unit': unit, 'pid': pid, 'reason': reason})
+    def skip(self, kind, unit, reason, pid=None, count=1):
+        """Record a candidate not taken; ``count`` > 1 for one line that stands for several."""
+        self.skipped.append({'action': kind, 'unit': unit, 'pid': pid, 'reason': reason, 'count': count})
 
     def as_dict(self):
-        return {'actions': [a.as_dict() for a in self.actions], 'skipped': list(self.skipped)}
+        return {
+            'actions': [a.as_dict() for a in self.actions],
+            'skipped': list(self.skipped),
+            'circuit_breakers': list(self.breakers),
+        }
 
 
 def deny_reason(policy, unit):
@@ -200,30 +218,33 @@ def plan(facts, processes, policy, state=None, now=None, guard=None, age_s=None)
     guard = guard or safe_signal.Guard()
     memory = state if state is not None else {}
     result = Plan()
-    candidates = []
     claimed = set()
     allowed = set(policy.actions)
+    per_unit = []
 
-    def add_process(kind, unit, pid, reason, allow_zombie=False, evidence=None, item=None):
-        if pid in claimed:
-            return
-        proc, why = _process_guard(pid, processes, guard, policy, allow_zombie, item, age_s)
-        if proc is None:
-            result.skip(kind, unit, why, pid)
-            return
-        claimed.add(pid)
-        candidates.append(
-            Action(
-                kind,
-                unit,
-                reason,
-                pid=pid,
-                starttime=proc.starttime,
-                cgroup=proc.cgroup,
-                comm=proc.comm,
-                evidence=evidence,
+    def adder(candidates):
+        def add_process(kind, unit, pid, reason, allow_zombie=False, evidence=None, item=None):
+            if pid in claimed:
+                return
+            proc, why = _process_guard(pid, processes, guard, policy, allow_zombie, item, age_s)
+            if proc is None:
+                result.skip(kind, unit, why, pid)
+                return
+            claimed.add(pid)
+            candidates.append(
+                Action(
+                    kind,
+                    unit,
+                    reason,
+                    pid=pid,
+                    starttime=proc.starttime,
+                    cgroup=proc.cgroup,
+                    comm=proc.comm,
+                    evidence=evidence,
+                )
             )
-        )
+
+        return add_process
 
     for name in sorted(facts.get('units') or {}):
         unit = facts['units'][name]
@@ -231,60 +252,121 @@ def plan(facts, processes, policy, state=None, now=None, guard=None, age_s=None)
             continue
         zombies = observed_zombies(unit, policy)
         wanted = _wanted(unit, zombies, policy, allowed)
-        if not wanted:
+        if not wanted or not _may_act(name, wanted, policy, memory, now, result):
             continue
-        denied = deny_reason(policy, name)
-        if denied:
-            for kind in wanted:
-                result.skip(kind, name, 'denied: %s' % denied)
-            continue
-        newly_parked = cleanup_memory.note_recurrence(memory, name, policy, now)
-        if newly_parked:
-            result.parked.append({'unit': name, 'reason': newly_parked['reason']})
-        parking = cleanup_memory.parked(memory, name)
-        if parking:
-            for kind in wanted:
-                result.skip(
-                    kind,
-                    name,
-                    'parked since %s: %s; reset with --unpark %s (or the reap option unpark)'
-                    % (_fmt_ts(float(parking.get('since') or 0)), parking.get('reason'), name),
-                )
-            continue
-        until = cleanup_memory.cooldown_until(memory, name, policy)
-        if until is not None and until > now:
-            streak = cleanup_memory.ineffective(memory, name)
-            length = cleanup_memory.effective_cooldown(memory, name, policy)
-            backoff = ' (cool-down %ds, doubled after %d ineffective action(s))' % (length, streak) if streak else ''
-            for kind in wanted:
-                result.skip(
-                    kind,
-                    name,
-                    'cool-down: last action on this unit at %s, next allowed at %s%s'
-                    % (_fmt_ts(until - length), _fmt_ts(until), backoff),
-                )
-            continue
-        _plan_unit(name, unit, zombies, policy, allowed, result, candidates, add_process)
+        mine = []
+        whole = cgroup_wide_leftovers(name, unit, processes, guard) if 'kill_leftovers' in allowed else None
+        material = plan_budget.breaker_material(unit, allowed, whole is None)
+        if material > plan_budget.CIRCUIT_BREAKER_CANDIDATES:
+            result.breakers.append(
+                {'unit': name, 'candidates': material, 'threshold': plan_budget.CIRCUIT_BREAKER_CANDIDATES}
+            )
+            result.skip('circuit_breaker', name, plan_budget.breaker_reason(material), count=material)
+            add_process = _ignore
+        else:
+            add_process = adder(mine)
+        _plan_unit(name, unit, zombies, policy, allowed, result, mine, add_process, whole)
+        per_unit.append((name, mine))
 
+    candidates = plan_budget.deal(per_unit)
     cap = policy.max_actions
     hourly = None
     if state is not None:
         hourly = cleanup_memory.budget_remaining(state, policy, now)
     budget = cap if hourly is None else min(cap, hourly)
-    for index, action in enumerate(candidates):
-        if index < budget:
-            continue
-        if index >= cap:
+    if len(candidates) > budget:
+        if budget >= cap:
             why = 'max_actions (%d) reached for this run' % cap
         else:
             why = 'max_actions_per_hour (%d) reached: %d action(s) on this host in the last hour' % (
                 getattr(policy, 'max_actions_per_hour', cleanup_memory.DEFAULT_MAX_ACTIONS_PER_HOUR),
                 len(cleanup_memory.actions_last_hour(state, now)),
             )
-        result.skip(action.kind, action.unit, why, action.pid)
+        plan_budget.skip_over_budget(result, candidates[budget:], why)
     result.actions = candidates[:budget]
     result.budget = budget
     return result
+
+
+def _ignore(*_args, **_kwargs):
+    """add_process of a unit behind a circuit breaker: its per-process candidates are counted, not planned."""
+
+
+def _may_act(name, wanted, policy, memory, now, result):
+    """False (with the skip lines) when the unit is denied, parked or in its cool-down."""
+    denied = deny_reason(policy, name)
+    if denied:
+        for kind in wanted:
+            result.skip(kind, name, 'denied: %s' % denied)
+        return False
+    newly_parked = cleanup_memory.note_recurrence(memory, name, policy, now)
+    if newly_parked:
+        result.parked.append({'unit': name, 'reason': newly_parked['reason']})
+    parking = cleanup_memory.parked(memory, name)
+    if parking:
+        for kind in wanted:
+            result.skip(
+                kind,
+                name,
+                'parked since %s: %s; reset with --unpark %s (or the reap option unpark)'
+                % (_fmt_ts(float(parking.get('since') or 0)), parking.get('reason'), name),
+            )
+        return False
+    until = cleanup_memory.cooldown_until(memory, name, policy)
+    if until is not None and until > now:
+        streak = cleanup_memory.ineffective(memory, name)
+        length = cleanup_memory.effective_cooldown(memory, name, policy)
+        backoff = ' (cool-down %ds, doubled after %d ineffective action(s))' % (length, streak) if streak else ''
+        for kind in wanted:
+            result.skip(
+                kind,
+                name,
+                'cool-down: last action on this unit at %s, next allowed at %s%s'
+                % (_fmt_ts(until - length), _fmt_ts(until), backoff),
+            )
+        return False
+    return True
+
+
+def cgroup_wide_leftovers(name, unit, processes, guard):
+    """One Action that has systemd signal a stopped unit's whole cgroup, or None when it must not.
+
+    Thousands of left-overs are one action, not thousands (more than
+    CGROUP_WIDE_LEFTOVERS; fewer keep their per-process audit). Only when every
+    live process in the cgroup is a left-over of the scan (a container's
+    process in a delegated sub-cgroup is not, and a capped list cannot tell)
+    and none of them is one this cleanup must never signal (itself, its
+    ancestors, its process group)."""
+    active = unit.get('active_state')
+    leftovers = unit.get('leftovers') or []
+    cgroup = unit.get('control_group')
+    if active not in LEFTOVER_STATES or len(leftovers) <= CGROUP_WIDE_LEFTOVERS or not cgroup:
+        return None
+    if unit.get('processes') != len(leftovers) or (unit.get('counts') or {}).get('leftovers') != len(leftovers):
+        return None
+    for entry in leftovers:
+        proc = processes.get(entry.get('pid'))
+        try:
+            guard.check_pid(entry.get('pid'))
+        except safe_signal.Refused:
+            return None
+        if proc is None or proc.kthread or proc.pgrp == guard.pgrp:
+            return None
+    pids = sorted(entry['pid'] for entry in leftovers)
+    return Action(
+        'kill_leftovers',
+        name,
+        '%d process(es) left in the cgroup of the %s unit: one signal to the whole cgroup through systemd'
+        % (len(pids), active),
+        cgroup=cgroup,
+        evidence={
+            'leftovers': len(pids),
+            'pids': pids[:20],
+            'active_state': active,
+            'control_group': cgroup,
+            'invocation_id': unit.get('invocation_id'),
+        },
+    )
 
 
 def plan_scan(scanned, policy, state, now, guard):
@@ -315,7 +397,7 @@ def _wanted(unit, zombies, policy, allowed):
     return wanted
 
 
-def _plan_unit(name, unit, zombies, policy, allowed, result, candidates, add_process):
+def _plan_unit(name, unit, zombies, policy, allowed, result, candidates, add_process, whole=None):
     active = unit.get('active_state')
     main_pid = unit.get('main_pid') or 0
     restart = False
@@ -393,7 +475,9 @@ def _plan_unit(name, unit, zombies, policy, allowed, result, candidates, add_pro
                 )
 
     if 'kill_leftovers' in allowed and unit.get('leftovers'):
-        if active in ('inactive', 'failed'):
+        if whole is not None:
+            candidates.append(whole)
+        elif active in LEFTOVER_STATES:
             for item in unit['leftovers']:
                 add_process(
                     'kill_leftovers',
@@ -439,13 +523,23 @@ def _plan_unit(name, unit, zombies, policy, allowed, result, candidates, add_pro
             )
 
 
-def log_parked(journal, the_plan):
-    """Say in the journal which units the plan parked (their leak came back)."""
+def log_plan_events(journal, the_plan):
+    """Say in the journal which units the plan parked (their leak came back) and which tripped
+    the circuit breaker: one line per unit, never one per process."""
     for entry in the_plan.parked:
         journal.log(
             'parked',
             'reaper-systemd: %s parked: %s' % (entry['unit'], entry['reason']),
             unit=entry['unit'],
             reason=entry['reason'],
+            priority='warning',
+        )
+    for entry in the_plan.breakers:
+        journal.log(
+            'circuit_breaker',
+            'reaper-systemd: circuit breaker on %s: %d per-process candidates (more than %d), none signalled'
+            % (entry['unit'], entry['candidates'], entry['threshold']),
+            unit=entry['unit'],
+            reason=plan_budget.breaker_reason(entry['candidates']),
             priority='warning',
         )

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import time
 
-from . import cleanup_memory, safe_signal
+from . import cleanup_memory, safe_signal, unit_actions
 from .remediation import SAFE_KILL_MODES, UNIT_ACTIONS, Action, deny_reason
 
 __metaclass__ = type
@@ -33,6 +33,12 @@ VANISHED = 'vanished'  # target gone before we acted (nothing sent)
 FAILED = 'failed'  # the action itself failed
 TIMEOUT = 'timeout'  # the action did not finish within action_timeout
 PLANNED = 'planned'  # dry-run / check mode
+# a restart left a unit that was active not serving: the worst outcome (parked, exit status 7)
+UNIT_DOWN = 'unit_down'
+# results that fail reap's task and the timer's run
+BAD_RESULTS = (FAILED, TIMEOUT, UNIT_DOWN)
+# how often the cgroup-wide kill re-scans while it waits for the left-overs to go
+POLL_S = 0.5
 
 
 def default_runner(argv, timeout):
@@ -75,6 +81,8 @@ class Executor:
         self.kill_wait = kill_wait
         self.nudge_settle = nudge_settle
         self.clock = clock
+        # CLOCK_MONOTONIC, systemd's clock for *TimestampMonotonic (start-limit check)
+        self.monotonic_us = lambda: int(time.monotonic() * 1e6)
 
     def run(self, the_plan, state=None, save=None):
         """Run the plan's actions in order; returns their results.
@@ -223,6 +231,8 @@ class Executor:
         try:
             if action.kind == 'restart_unit':
                 result = self._restart(action)
+            elif action.kind == 'kill_leftovers' and action.pid is None:
+                result = self._kill_cgroup(action)
             elif action.kind == 'nudge_parent':
                 result = self._nudge(action)
             else:
@@ -233,14 +243,14 @@ class Executor:
         entry.update(result)
         entry['duration_s'] = round(time.monotonic() - started, 3)
         entry.setdefault('before', action.evidence)
-        if entry['result'] in (REFUSED, FAILED, TIMEOUT, NOT_CLEANED):
+        if entry['result'] in (REFUSED, FAILED, TIMEOUT, NOT_CLEANED, UNIT_DOWN):
             self.journal.log(
                 'refused' if entry['result'] == REFUSED else action.kind,
                 'reaper-systemd: %s: %s (%s)' % (action.describe(), entry['result'], entry.get('message', '')),
                 unit=action.unit,
                 pid=action.pid,
                 reason=entry.get('message'),
-                priority='warning',
+                priority='crit' if entry['result'] == UNIT_DOWN else 'warning',
             )
         return entry
 
@@ -251,6 +261,7 @@ class Executor:
             return None
         return {
             'active_state': data.get('active_state'),
+            'sub_state': data.get('sub_state'),
             'main_pid': data.get('main_pid'),
             'invocation_id': data.get('invocation_id'),
             'counts': data.get('counts'),
@@ -258,34 +269,16 @@ class Executor:
             'zombie_pids': sorted(z.get('pid') for z in data.get('zombies') or []),
         }
 
-    def _current_invocation(self, unit):
-        """(InvocationID, None) read from systemd now, or (None, why not)."""
-        argv = ['systemctl', 'show', '--property=InvocationID', '--value', '--', unit]
-        try:
-            rc, out, err = self.runner(argv, min(30, self.policy.action_timeout))
-        except subprocess.TimeoutExpired:
-            return None, 'systemctl show did not answer'
-        if rc != 0:
-            return None, 'systemctl show failed (rc=%d): %s' % (rc, (err or '').strip())
-        return (out or '').strip(), None
+    def _show(self, unit, properties):
+        return unit_actions.show(self.runner, unit, properties, min(30, self.policy.action_timeout))
 
     def _restart(self, action):
-        scanned = action.evidence.get('invocation_id')
-        if not scanned:
-            return {
-                'result': REFUSED,
-                'changed': False,
-                'message': 'no InvocationID from the scan: cannot check the unit is the one that had the zombies',
-            }
-        current, why = self._current_invocation(action.unit)
+        props, why = self._show(action.unit, unit_actions.RESTART_PROPERTIES)
         if why:
-            return {'result': REFUSED, 'changed': False, 'message': 'cannot re-read InvocationID: %s' % why}
-        if current != scanned:
-            return {
-                'result': REFUSED,
-                'changed': False,
-                'message': 'unit restarted since the scan (InvocationID %s, scanned %s)' % (current or 'none', scanned),
-            }
+            return {'result': REFUSED, 'changed': False, 'message': 'cannot re-read the unit: %s' % why}
+        why = unit_actions.restart_refusal(props, action.evidence.get('invocation_id'), self.monotonic_us())
+        if why:
+            return {'result': REFUSED, 'changed': False, 'message': why}
         argv = ['systemctl', 'restart', '--no-ask-password', '--', action.unit]
         try:
             rc, _out, err = self.runner(argv, self.policy.action_timeout)
@@ -298,6 +291,15 @@ class Executor:
                 % self.policy.action_timeout,
             }
         after = self._unit_after(action.unit)
+        if unit_actions.unit_down(props.get('ActiveState'), after):
+            return {
+                'result': UNIT_DOWN,
+                'changed': True,
+                'after': after,
+                'message': 'the unit was active and is %s after the restart (systemctl rc=%d: %s); '
+                'it is parked and not started again by the cleanup: see journalctl -u %s'
+                % ((after or {}).get('active_state'), rc, (err or '').strip(), action.unit),
+            }
         if rc != 0:
             return {
                 'result': FAILED,
@@ -323,6 +325,59 @@ class Executor:
             'message': 'restarted but the unit is %s and %d of its %d zombies remain'
             % ((after or {}).get('active_state'), len(remaining), len(before_zombies)),
         }
+
+    def _kill_cgroup(self, action):
+        """SIGTERM to a stopped unit's whole cgroup through systemd, grace, then SIGKILL to what is left."""
+        signals = []
+        message = None
+        for signal_name, wait in (('SIGTERM', float(self.policy.grace)), ('SIGKILL', self.kill_wait)):
+            props, why = self._show(action.unit, unit_actions.LEFTOVER_PROPERTIES)
+            why = why or unit_actions.leftover_kill_refusal(props, action)
+            if why:
+                if not signals:
+                    return {'result': REFUSED, 'changed': False, 'message': why, 'signals': []}
+                message = 'not sent %s: %s' % (signal_name, why)
+                break
+            try:
+                rc, _out, err = self.runner(
+                    unit_actions.kill_argv(action.unit, signal_name), self.policy.action_timeout
+                )
+            except subprocess.TimeoutExpired:
+                return {'result': TIMEOUT, 'changed': bool(signals), 'signals': signals, 'message': 'systemctl kill'}
+            if rc != 0:
+                return {
+                    'result': FAILED,
+                    'changed': bool(signals),
+                    'signals': signals,
+                    'message': 'systemctl kill failed (rc=%d): %s' % (rc, (err or '').strip()),
+                }
+            signals.append(signal_name)
+            left = self._leftovers_after(action.unit, wait)
+            if not left:
+                return {
+                    'result': DONE,
+                    'changed': True,
+                    'signals': signals,
+                    'after': {'leftovers': 0},
+                    'message': 'the %s left-over(s) are gone' % action.evidence.get('leftovers'),
+                }
+        return {
+            'result': NOT_CLEANED,
+            'changed': True,
+            'signals': signals,
+            'after': {'leftovers': left},
+            'message': message or '%d left-over(s) remain after %s' % (left, ' and '.join(signals)),
+        }
+
+    def _leftovers_after(self, unit, wait):
+        """The unit's left-over count once it drops to 0 or ``wait`` seconds have passed."""
+        deadline = time.monotonic() + wait
+        while True:
+            data = (self.rescan([unit]).get('units') or {}).get(unit) or {}
+            left = (data.get('counts') or {}).get('leftovers', len(data.get('leftovers') or []))
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
 
     def _nudge(self, action):
         res = safe_signal.send(

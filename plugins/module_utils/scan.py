@@ -247,6 +247,7 @@ def _host_facts(options, paths, table, analysis, is_systemd, version, view):
         "thread_usage": _ratio(threads, threads_max),
         "zombies_outside_units": _capped(analysis.zombies_outside_units, options.max_items),
         "unattributed_escapes": _capped(analysis.unattributed_escapes, options.max_items),
+        "unconfirmed_escapes": _capped(analysis.unconfirmed_escapes, options.max_items),
         "containers": _containers(analysis.containers, options.max_items),
         "environ_denied": table.environ_denied,
         "unreadable_processes": table.unreadable,

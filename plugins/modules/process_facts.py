@@ -206,6 +206,15 @@ ansible_facts:
               type: list
               elements: dict
               returned: always
+            unconfirmed_escapes:
+              description:
+                - Processes whose only tie to a unit is its C(INVOCATION_ID) in their environment, owned by a user
+                  other than root and the unit's own users, who could have forged it (every user can read a unit's
+                  InvocationID). Escape items plus C(claimed_unit) and C(escape_evidence=environ_only). They are
+                  never counted as the unit's escapes, never acted on and never count toward parking.
+              type: list
+              elements: dict
+              returned: always
             containers:
               description:
                 - Processes handed off to a container engine, one item per container cgroup, most processes first,
@@ -274,6 +283,7 @@ ansible_facts:
           description:
             - What needs attention, most severe first. C(unit) is null for host findings.
             - C(code) is one of C(zombies), C(leftovers), C(survivors), C(escaped), C(unattributed_escape),
+              C(unconfirmed_escape),
               C(weak_killmode), C(killmode_none_deprecated), C(sendsigkill_off), C(tasks_usage), C(pid_usage),
               C(thread_usage); C(severity) one of C(info), C(warning), C(critical).
             - For a service whose package sets C(KillMode=process) on purpose (by design, for example C(ssh.service)

@@ -79,8 +79,13 @@ options:
     description:
       - Actions allowed. Each is off unless named here.
       - V(nudge_parent) sends C(SIGCHLD) to a zombie's parent (helps only parents with a handler).
-      - V(restart_unit) restarts an active unit whose zombies pass O(min_zombies) and O(min_zombie_age).
-      - V(kill_leftovers) kills the processes left in the cgroup of a stopped or failed unit, without starting it.
+      - V(restart_unit) restarts an active unit whose zombies pass O(min_zombies) and O(min_zombie_age). It is
+        refused when the unit, re-read right before, is no longer active or could trip its start limit. A restart
+        that leaves the unit down (failed after being active) is result V(unit_down); the unit is parked, not
+        started again, and the task fails.
+      - V(kill_leftovers) kills the processes left in the cgroup of a stopped or failed unit, without starting it,
+        one C(systemctl kill --kill-who=all) of the whole cgroup (SIGTERM, O(grace), SIGKILL) when there are more
+        than 10 and every process there is a left-over, else one by one.
       - V(kill_survivors) kills processes of an earlier invocation in an active unit's cgroup, one by one.
       - V(terminate_escaped) terminates processes that escaped an in-scope unit, one by one.
       - V(kill_worker_parent) kills a zombie-leaking parent that is not the unit's main PID.
@@ -119,7 +124,11 @@ options:
     type: float
     default: 0
   max_actions:
-    description: Cap on actions per run (each signalled process or restarted unit is one). V(0) plans only.
+    description:
+      - Cap on actions per run (each signalled process, restarted unit or cgroup-wide kill is one). V(0) plans only.
+      - The budget is shared round-robin between units (every unit's first action before any unit's second); what it
+        leaves is one RV(skipped_actions) entry per unit and action with its C(count). A unit with more than 200
+        per-process candidates gets a circuit breaker (RV(circuit_breakers)) instead of being signalled one by one.
     type: int
     default: 10
   max_actions_per_hour:
@@ -254,8 +263,14 @@ skipped_actions:
   returned: always
   type: list
   elements: dict
-  sample: [{"action": "restart_unit", "unit": "legacy.service", "pid": null,
+  sample: [{"action": "restart_unit", "unit": "legacy.service", "pid": null, "count": 1,
             "reason": "KillMode=process: a restart would leave the leaking workers alive; harden first"}]
+circuit_breakers:
+  description: Units with more per-process candidates than are signalled one by one (C(unit), C(candidates),
+    C(threshold)); none of those candidates is planned, the other units are served as usual.
+  returned: always
+  type: list
+  elements: dict
 actions:
   description: Actions taken, each with the plan entry plus what happened. Empty in check mode.
   returned: always
@@ -265,7 +280,8 @@ actions:
     result:
       description: V(done) (target gone or fixed), V(not_cleaned) (acted, state shows no fix, for example a
         zombie left behind), V(refused) (a guard rail refused at action time, for example "unit restarted since
-        the scan"), V(vanished), V(failed) or V(timeout) (both fail the task).
+        the scan"), V(vanished), V(failed), V(timeout) or V(unit_down) (a restart left an active unit failed, the
+        worst outcome, the unit is parked). The last three fail the task.
       type: str
     signals:
       description: Signals sent, in order.
@@ -476,11 +492,12 @@ def _run(module, policy, scanner, params, unpark, pause_path):
         cleanup_memory.record_scan(state, before.facts, before.table, started)
     the_plan = remediation.plan_scan(before, policy, state, started, guard)
     if not module.check_mode:
-        remediation.log_parked(journal, the_plan)
+        remediation.log_plan_events(journal, the_plan)
     result = {
         "changed": bool(unparked),
         "plan": [a.as_dict() for a in the_plan.actions],
         "skipped_actions": the_plan.skipped,
+        "circuit_breakers": the_plan.breakers,
         "actions": [],
         "before": remediation_executor.summarize(before.facts),
         "after": remediation_executor.summarize(before.facts),
@@ -532,7 +549,14 @@ def _run(module, policy, scanner, params, unpark, pause_path):
             "The state %s could not be saved before an action (%s): that action and the later ones were not taken"
             % (state_path, executor.write_ahead_error)
         )
-    bad = [r for r in results if r["result"] in (remediation_executor.FAILED, remediation_executor.TIMEOUT)]
+    bad = [r for r in results if r["result"] in remediation_executor.BAD_RESULTS]
+    down = [r["unit"] for r in bad if r["result"] == remediation_executor.UNIT_DOWN]
+    if down:
+        return result, "A restart left %s down (active before, %s now): parked, not started again; %s" % (
+            ", ".join(down),
+            ", ".join(str((r.get("after") or {}).get("active_state")) for r in bad if r["unit"] in down),
+            "; ".join("%s: %s" % (r["description"], r.get("message") or "") for r in bad),
+        )
     if bad:
         return result, "%d action(s) failed or timed out: %s" % (
             len(bad),

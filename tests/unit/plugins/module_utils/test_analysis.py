@@ -721,3 +721,59 @@ def test_never_ours_findings_suggest_no_action(host):
         assert item["remedy"].startswith("Not ours to act on")
         assert "actions:" not in item["remedy"] and "killmode_hardening_units" not in item["remedy"]
         assert item["evidence"]["never_ours"] is True and item["evidence"]["pattern"] == "systemd-*"
+
+
+# ---------------------------------------------------------------- forged INVOCATION_ID (environ evidence alone)
+# outside every unit, where the scan reads environ (a session scope logind has no record of)
+USER_SCOPE = "/user.slice/user-1000.slice/session-9.scope"
+
+
+def _web_and_a_user_manager(host):
+    host.add_unit("web.service", MainPID=1400, ExecMainPID=1400, ControlGroup=SVC % "web.service", InvocationID="w9")
+    host.add_unit(
+        "user@1000.service",
+        MainPID=1500,
+        ExecMainPID=1500,
+        ControlGroup="/user.slice/user-1000.slice/user@1000.service",
+        InvocationID="u1",
+    )
+    host.add_process(1400, 1, "web", uid=33, cgroup=SVC % "web.service", environ={"INVOCATION_ID": "w9"})
+    host.add_process(1500, 1, "systemd", uid=1000, cgroup="/user.slice/user-1000.slice/user@1000.service/init.scope")
+
+
+def test_another_users_process_with_a_units_invocation_id_is_only_an_unconfirmed_escape(host):
+    # `systemctl show -p InvocationID web` is readable by everyone: uid 1000 starts a process with it
+    _web_and_a_user_manager(host)
+    host.add_process(1501, 1500, "sleep", uid=1000, session=1501, cgroup=USER_SCOPE, environ={"INVOCATION_ID": "w9"})
+    facts = host.scan().facts
+    web = facts["units"]["web.service"]
+    assert web["escaped"] == [] and web["counts"]["escaped"] == 0
+    assert "escaped" not in codes(facts, "web.service")
+    items = facts["host"]["unconfirmed_escapes"]
+    assert [(i["pid"], i["claimed_unit"], i["escape_evidence"], i["uid"]) for i in items] == [
+        (1501, "web.service", "environ_only", 1000)
+    ]
+    found = [f for f in facts["findings"] if f["code"] == "unconfirmed_escape"]
+    assert len(found) == 1 and found[0]["unit"] is None and found[0]["severity"] == "info"
+    assert "never acted on" in found[0]["remedy"]
+
+
+@pytest.mark.parametrize("uid", [0, 33], ids=["root", "the-units-user"])
+def test_environ_alone_still_names_the_escape_of_root_or_the_units_own_user(host, uid):
+    # a forger with that uid could already signal the unit's processes: nothing to gain
+    _web_and_a_user_manager(host)
+    host.add_process(1502, 1500, "sleep", uid=uid, session=1502, cgroup=USER_SCOPE, environ={"INVOCATION_ID": "w9"})
+    facts = host.scan().facts
+    assert [(e["pid"], e["evidence"]) for e in facts["units"]["web.service"]["escaped"]] == [(1502, ["invocation_id"])]
+    assert facts["host"]["unconfirmed_escapes"] == []
+
+
+def test_a_service_that_switches_users_keeps_its_escape_when_a_second_piece_agrees(host):
+    # not a uid rule: the child runs as uid 1000, but its session id is web's main PID
+    _web_and_a_user_manager(host)
+    host.add_process(1503, 1, "helper", uid=1000, session=1400, cgroup=USER_SCOPE, environ={"INVOCATION_ID": "w9"})
+    facts = host.scan().facts
+    assert [(e["pid"], e["evidence"]) for e in facts["units"]["web.service"]["escaped"]] == [
+        (1503, ["invocation_id", "session_id"])
+    ]
+    assert facts["host"]["unconfirmed_escapes"] == []

@@ -239,6 +239,35 @@ def test_corrupt_state_means_no_action_exit_3_and_the_file_untouched(env, leftov
     assert 'reaper_state_problem{kind="newer"} 0' in metrics
 
 
+@pytest.mark.parametrize("entry", [{"parked": "true"}, {"ineffective": "9"}])
+def test_a_wrong_type_inside_the_state_means_no_action_not_an_ignored_brake(env, leftover, capsys, entry):
+    # before: the field was ignored as if absent, so a parked unit was acted on
+    paths, write_config, journal = env
+    os.makedirs(os.path.dirname(paths["state_path"]))
+    text = json.dumps(
+        {
+            "version": 2,
+            "zombies": {},
+            "units": {"leaky.service": entry},
+            "cooldowns": {},
+            "counters": {},
+            "actions": [],
+        }
+    )
+    with open(paths["state_path"], "w") as handle:
+        handle.write(text)
+    rc = cc.main(
+        ["--config", write_config(actions=["kill_leftovers"], grace=1)],
+        journal=journal,
+        scanner=Scanner([_before(leftover.pid)]),
+    )
+    assert rc == 3
+    assert leftover.poll() is None, "no action with a corrupt state"
+    err = capsys.readouterr().err
+    assert "corrupt" in err and "units['leaky.service'].%s is a str" % list(entry)[0] in err
+    assert open(paths["state_path"]).read() == text, "never saved over"
+
+
 def _zombie_unit(pids):
     unit = _unit()
     unit.update(
@@ -315,7 +344,7 @@ def test_failed_action_exits_1(env, monkeypatch):
     config = write_config(actions=["restart_unit"], min_zombie_age=0, action_timeout=5)
 
     def systemctl(argv, stdout=None, stderr=None, env=None, timeout=None, universal_newlines=None, check=None):
-        out = "i" * 32 + "\n" if argv[1] == "show" else ""
+        out = "InvocationID=%s\nActiveState=active\n" % ("i" * 32) if argv[1] == "show" else ""
         return subprocess.CompletedProcess(argv, 0 if argv[1] == "show" else 1, out, "Job failed")
 
     monkeypatch.setattr(cc.remediation_executor.subprocess, "run", systemctl)

@@ -83,7 +83,7 @@ V2 = {'version': 2, 'zombies': {}, 'units': {}, 'cooldowns': {'a.service': 1000.
         (json.dumps(dict(V2, cooldowns={'a.service': 1.0})).replace('1.0', '1e400'), 'not a finite number'),
         (json.dumps(dict(V2, actions=[True])), 'not a finite number'),
         (json.dumps(dict(V2, counters={'k': 1.5})), 'not an integer'),
-        (json.dumps(dict(V2, units={'a.service': []})), 'is not an object'),
+        (json.dumps(dict(V2, units={'a.service': []})), "units['a.service'] is a list, not an object"),
     ],
 )
 def test_corrupt_state_is_a_problem_never_a_reset(tmp_path, text, why):
@@ -97,9 +97,9 @@ def test_corrupt_state_is_a_problem_never_a_reset(tmp_path, text, why):
 
 
 def test_newer_version_is_a_problem(tmp_path):
-    path = _write(tmp_path / 'state.json', json.dumps(dict(V2, version=3, later_key={})))
+    path = _write(tmp_path / 'state.json', json.dumps(dict(V2, version=4, later_key={})))
     state, problem = cs.load(path)
-    assert problem.kind == 'newer' and 'version 3' in problem.message
+    assert problem.kind == 'newer' and 'version 4' in problem.message
     assert state == cs.empty()
 
 
@@ -108,15 +108,73 @@ def test_version_1_is_migrated(tmp_path):
     path = _write(tmp_path / 'state.json', json.dumps(v1))
     state, problem = cs.load(path)
     assert problem is None
-    assert state['version'] == 2 and state['actions'] == [] and state['counters'] == {}
+    assert state['version'] == 3 and state['actions'] == [] and state['counters'] == {}
     assert state['units'] == v1['units']
     cs.save(state, path)
-    assert json.load(open(path))['version'] == 2
+    assert json.load(open(path))['version'] == 3
 
 
-def test_valid_v2_loads_as_written(tmp_path):
-    path = _write(tmp_path / 'state.json', json.dumps(V2))
-    assert cs.load(path) == (V2, None)
+def test_version_2_is_migrated_once_and_its_parked_units_say_why(tmp_path):
+    parked = {'since': 1000.0, 'reason': '3 actions in a row did not fix it'}
+    v2 = dict(V2, units={'a.service': {'last_seen': 5.0, 'ineffective': 3, 'parked': parked}})
+    path = _write(tmp_path / 'state.json', json.dumps(v2))
+    state, problem = cs.load(path)
+    assert problem is None and state['version'] == 3
+    assert state['units']['a.service']['parked'] == dict(parked, kind='ineffective')
+    assert state['cooldowns'] == V2['cooldowns'] and state['actions'] == V2['actions']
+
+
+V3 = dict(V2, version=3)
+GOOD_UNIT = {
+    'last_seen': 5.0,
+    'zombie_history': [[1.0, 2], [2.5, 0]],
+    'ineffective': 2,
+    'awaiting_clean': True,
+    'parked': {'since': 1.0, 'reason': 'why', 'kind': 'unit_down'},
+    'reported_at': 4,
+}
+GOOD_ZOMBIE = {'first_seen': 1.0, 'last_seen': 2.0, 'unit': 'a.service', 'ppid': 7}
+
+
+def test_valid_v3_loads_as_written(tmp_path):
+    good = dict(V3, units={'a.service': GOOD_UNIT}, zombies={'8:99': GOOD_ZOMBIE, '9:?': dict(GOOD_ZOMBIE, unit=None)})
+    path = _write(tmp_path / 'state.json', json.dumps(good))
+    assert cs.load(path) == (good, None)
+
+
+@pytest.mark.parametrize(
+    'units, zombies, why',
+    [
+        # the review's two: acted on as if absent, because they were never checked
+        ({'a.service': {'parked': 'true'}}, {}, "units['a.service'].parked is a str"),
+        ({'a.service': {'ineffective': '9'}}, {}, "units['a.service'].ineffective is a str"),
+        ({'a.service': {'ineffective': True}}, {}, "units['a.service'].ineffective is a bool"),
+        ({'a.service': {'ineffective': -1}}, {}, 'ineffective must be >= 0'),
+        ({'a.service': {'ineffective': 1.5}}, {}, "units['a.service'].ineffective is a float"),
+        ({'a.service': {'parked': {'since': 'x', 'reason': 'r', 'kind': 'unit_down'}}}, {}, 'parked.since'),
+        ({'a.service': {'parked': {'since': 1, 'reason': 'r'}}}, {}, 'parked.kind is missing'),
+        ({'a.service': {'parked': {'since': 1, 'reason': 'r', 'kind': 'nap'}}}, {}, 'parked.kind must be one of'),
+        ({'a.service': {'parked': {'since': 1, 'reason': 'r', 'kind': 'unit_down', 'x': 1}}}, {}, 'unknown key'),
+        ({'a.service': {'awaiting_clean': 'yes'}}, {}, 'awaiting_clean is a str'),
+        ({'a.service': {'last_seen': True}}, {}, 'last_seen is a bool'),
+        ({'a.service': {'reported_at': [1]}}, {}, 'reported_at is a list'),
+        ({'a.service': {'zombie_history': [[1.0, '2']]}}, {}, 'zombie_history[0][1] is a str'),
+        ({'a.service': {'zombie_history': [[1.0]]}}, {}, 'zombie_history[0] must be a [time, count] pair'),
+        ({'a.service': {'zombie_history': {}}}, {}, 'zombie_history is a dict'),
+        ({'a.service': {'surprise': 1}}, {}, "units['a.service'] has an unknown key: surprise"),
+        ({}, {'8:99': dict(GOOD_ZOMBIE, first_seen='0')}, "zombies['8:99'].first_seen is a str"),
+        ({}, {'8:99': dict(GOOD_ZOMBIE, unit=5)}, "zombies['8:99'].unit is a int"),
+        ({}, {'8:99': dict(GOOD_ZOMBIE, ppid='1')}, "zombies['8:99'].ppid is a str"),
+        ({}, {'8:99': {'last_seen': 1.0}}, "zombies['8:99'].first_seen is missing"),
+    ],
+)
+def test_a_wrong_type_anywhere_is_a_corrupt_state(tmp_path, units, zombies, why):
+    text = json.dumps(dict(V3, units=units, zombies=zombies))
+    path = _write(tmp_path / 'state.json', text)
+    state, problem = cs.load(path)
+    assert problem is not None and problem.kind == 'corrupt', problem
+    assert why in problem.message and 'no action this run' in problem.message
+    assert state == cs.empty()
 
 
 def test_symlinked_state_is_unsafe_and_its_target_untouched(tmp_path):

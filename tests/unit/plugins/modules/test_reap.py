@@ -265,7 +265,7 @@ def test_zombie_wait_takes_a_second_look_and_acts_in_one_run(capsys, host, monke
 def test_a_failed_restart_fails_the_task_with_the_full_result(capsys, host, monkeypatch):
     def systemctl(argv, **kw):
         if argv[1] == "show":
-            return subprocess.CompletedProcess(argv, 0, "i" * 32 + "\n", "")
+            return subprocess.CompletedProcess(argv, 0, "InvocationID=%s\nActiveState=active\n" % ("i" * 32), "")
         return subprocess.CompletedProcess(argv, 1, "", "Job for factory.service failed")
 
     monkeypatch.setattr(reap.remediation_executor.subprocess, "run", systemctl)
