@@ -43,11 +43,11 @@ ExecStart=/usr/bin/python3 /opt/rs/factory.py $ZOMBIES
 UNIT
   printf '%s\n' 'import os, sys, time' 'for _ in range(int(sys.argv[1])):' '    os.fork() or os._exit(0)' \
     'time.sleep(86400)' > /opt/rs/factory.py
-  mkdir -p /etc/rs /var/lib/rs /run/rs && chmod 0700 /etc/rs /var/lib/rs
+  mkdir -p /etc/rs /var/lib/rs /run/reaper-systemd && chmod 0700 /etc/rs /var/lib/rs
   rm -f /var/lib/rs/state.json
   cat > /etc/rs/cleanup.json <<JSON
 {\"units\": [\"a-leak.service\", \"b-factory.service\"], \"actions\": [\"kill_leftovers\", \"restart_unit\"],
- \"min_zombie_age\": 0, \"grace\": 3, \"cooldown\": 0, \"state_path\": \"/var/lib/rs/state.json\", \"lock_path\": \"/run/rs/lock\",
+ \"min_zombie_age\": 0, \"grace\": 3, \"cooldown\": 0, \"state_path\": \"/var/lib/rs/state.json\",
  \"pause_path\": \"/etc/rs/paused\"}
 JSON
   chmod 0600 /etc/rs/cleanup.json
