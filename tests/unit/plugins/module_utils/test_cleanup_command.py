@@ -339,15 +339,16 @@ def test_state_not_saved_before_the_action_means_no_action_and_exit_4(env, lefto
     assert "kill_leftovers" not in [e["REAPER_ACTION"] for e in journal.sent]
 
 
+def _restart_fails(argv, stdout=None, stderr=None, env=None, timeout=None, universal_newlines=None, check=None):
+    """systemctl for a unit that is active and whose restart job fails."""
+    out = "InvocationID=%s\nActiveState=active\n" % ("i" * 32) if argv[1] == "show" else ""
+    return subprocess.CompletedProcess(argv, 0 if argv[1] == "show" else 1, out, "Job failed")
+
+
 def test_failed_action_exits_1(env, monkeypatch):
     paths, write_config, journal = env
     config = write_config(actions=["restart_unit"], min_zombie_age=0, action_timeout=5)
-
-    def systemctl(argv, stdout=None, stderr=None, env=None, timeout=None, universal_newlines=None, check=None):
-        out = "InvocationID=%s\nActiveState=active\n" % ("i" * 32) if argv[1] == "show" else ""
-        return subprocess.CompletedProcess(argv, 0 if argv[1] == "show" else 1, out, "Job failed")
-
-    monkeypatch.setattr(cc.remediation_executor.subprocess, "run", systemctl)
+    monkeypatch.setattr(cc.remediation_executor.subprocess, "run", _restart_fails)
     rc = cc.main(["--config", config], journal=journal, scanner=Scanner([_zombie_scan([201]), _zombie_scan([201])]))
     assert rc == 1
 
@@ -534,12 +535,7 @@ def test_a_metrics_write_failure_fails_the_run_after_logging_the_actions(env, le
 def test_an_action_failure_outranks_a_metrics_failure(env, monkeypatch):
     paths, write_config, journal = env
     config = write_config(actions=["restart_unit"], min_zombie_age=0, action_timeout=5)
-
-    def systemctl(argv, stdout=None, stderr=None, env=None, timeout=None, universal_newlines=None, check=None):
-        out = "i" * 32 + "\n" if argv[1] == "show" else ""
-        return subprocess.CompletedProcess(argv, 0 if argv[1] == "show" else 1, out, "Job failed")
-
-    monkeypatch.setattr(cc.remediation_executor.subprocess, "run", systemctl)
+    monkeypatch.setattr(cc.remediation_executor.subprocess, "run", _restart_fails)
     os.rmdir(paths["textfile_dir"])
     rc = cc.main(["--config", config], journal=journal, scanner=Scanner([_zombie_scan([201]), _zombie_scan([201])]))
     assert rc == cc.EXIT_ACTION_FAILED
