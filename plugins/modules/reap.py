@@ -314,6 +314,11 @@ paused:
   description: True when the run only planned because of O(paused) or O(pause_path).
   returned: always
   type: bool
+pause_reason:
+  description: Null, or why the run only planned (O(paused), the pause file exists, or the pause file could not
+    be checked: that fails closed).
+  returned: always
+  type: str
 state_problem:
   description: Null, or the kind of problem with the state file (C(corrupt), C(newer), C(unsafe), C(unreadable));
     then no action was taken and the task failed (outside check mode).
@@ -475,6 +480,8 @@ def _run(module, policy, scanner, params, unpark, pause_path):
     if pause_file and not os.path.lexists(pause_path):
         module.warn(pause_reason)  # paused because the file could not be checked: say why
     paused = bool(params["paused"]) or pause_file
+    if params["paused"]:
+        pause_reason = "the paused option is set"
     unparked = []
     if unpark and problem is None:
         unparked = cleanup_memory.unpark_all(state) if "*" in unpark else []
@@ -503,6 +510,7 @@ def _run(module, policy, scanner, params, unpark, pause_path):
         "after": remediation_executor.summarize(before.facts),
         "unmatched": before.facts.get("unmatched", []),
         "paused": paused,
+        "pause_reason": pause_reason if paused else None,
         "state_problem": problem.kind if problem is not None else None,
         "parked": cleanup_memory.parked_units(state),
         "unparked": unparked,
