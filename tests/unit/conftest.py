@@ -15,6 +15,12 @@ if COLLECTIONS not in sys.path:
 
 
 import pytest
+from hypothesis import settings
+
+# Property tests check what a value does, not how fast the machine is: Hypothesis's default
+# 200 ms per example failed a test on a loaded 2-core machine (DeadlineExceeded), so no deadline.
+settings.register_profile("reaper", deadline=None)
+settings.load_profile("reaper")
 
 
 @pytest.fixture(autouse=True)
