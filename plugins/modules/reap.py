@@ -316,7 +316,7 @@ paused:
   type: bool
 pause_reason:
   description: Null, or why the run only planned (O(paused), the pause file exists, or the pause file could not
-    be checked: that fails closed).
+    be checked, which fails closed).
   returned: always
   type: str
 state_problem:
