@@ -408,6 +408,9 @@ def run_loop(args, timeline, procs, ports, token):
     hook = "http://127.0.0.1:%d/endpoint" % ports["rulebook"]
     rulebook = procs["rulebook"]
     missing = []
+    # No playbook runs before the alert fires, so the first play after the loop began is the alert's:
+    # no guess at how soon after firing the poller below notices it.
+    loop_began = time.time()
 
     def step(name, deadline_s, probe, describe):
         value = wait_for(name, deadline_s, probe, procs)
@@ -420,14 +423,14 @@ def run_loop(args, timeline, procs, ports, token):
 
     ready = step(
         "Prometheus, Alertmanager ready",
-        60,
+        300,
         lambda: http(prom + "/-/ready")[0] == 200 and http(am + "/-/ready")[0] == 200,
         lambda _v: "127.0.0.1:%d, 127.0.0.1:%d" % (ports["prometheus"], ports["alertmanager"]),
     )
     # The webhook answers 401 without the token: it is listening, and it is not open.
     webhook = step(
         "ansible-rulebook webhook refuses no token",
-        90,
+        300,  # the JVM of ansible-rulebook starts slowly on a loaded machine
         lambda: http(hook, data=b"{}", headers={"Content-Type": "application/json"})[0] == 401,
         lambda _v: "127.0.0.1:%d answered 401" % ports["rulebook"],
     )
@@ -465,7 +468,6 @@ def run_loop(args, timeline, procs, ports, token):
     )
     if not firing:
         return missing
-    firing_at = time.time()
 
     def am_alert():
         query = urllib.parse.urlencode({"filter": 'alertname="%s"' % ALERT, "active": "true"})
@@ -480,7 +482,7 @@ def run_loop(args, timeline, procs, ports, token):
     action = step(
         "rulebook: run_playbook remediate_alert",
         args.action_deadline,
-        lambda: first_line(rulebook, PLAY_START, after=firing_at - 30),
+        lambda: first_line(rulebook, PLAY_START, after=loop_began),
         lambda hit: hit[1].strip(" *"),
     )
     if not action:
