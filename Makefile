@@ -119,15 +119,16 @@ doc: venv
 
 # ---------------------------------------------------------------- gates
 
-# Each pytest stage keeps its temporary files under build/pytest/STAGE: stages run side by side,
-# and pytest's shared /tmp/pytest-of-USER keeps only its last few runs, deleting older ones (a
-# running stage's among them).
+# Each pytest stage keeps its temporary files in a directory of its own (mktemp, outside the
+# checkout: the collection tests build collection trees there, which must not sit inside this
+# one): stages run side by side, and pytest's shared /tmp/pytest-of-USER keeps only its last few
+# runs, deleting older ones (a running stage's among them).
 # Test directories the unit stage runs; mk/*.mk files may add theirs (PYTEST_PATHS += ...).
 PYTEST_PATHS := tests/unit
 
 unit: venv
 	@for d in $(PYTEST_PATHS); do if [[ ! -e $$d ]]; then echo "unit: $$d is missing" >&2; exit 1; fi; done
-	@mkdir -p "$(BUILD)/pytest"; rc=0; python -m pytest $(PYTEST_PATHS) -p no:cacheprovider --basetemp="$(BUILD)/pytest/unit" $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; python -m pytest $(PYTEST_PATHS) -p no:cacheprovider --basetemp="$$(mktemp -d -t reaper-unit.XXXXXX)" $(PYTEST_ARGS) || rc=$$?; \
 	if [[ $$rc -eq 5 ]]; then echo "unit: pytest collected no test: that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 

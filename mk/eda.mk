@@ -51,8 +51,8 @@ TEST_APT += $(EDA_APT)
 # run; the manual replay (-e reaper_alert_file=FILE) refuses such files and the alert given as an extra var.
 .PHONY: eda-alerts
 eda-alerts: venv collection-link eda-venv
-	@mkdir -p "$(BUILD)/pytest"; rc=0; REAPER_EDA_VENV="$(EDA_VENV)" python -m pytest tests/eda -p no:cacheprovider -n 2 --dist loadfile \
-		--basetemp="$(BUILD)/pytest/eda-alerts" $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; REAPER_EDA_VENV="$(EDA_VENV)" python -m pytest tests/eda -p no:cacheprovider -n 2 --dist loadfile \
+		--basetemp="$$(mktemp -d -t reaper-eda-alerts.XXXXXX)" $(PYTEST_ARGS) || rc=$$?; \
 	if [[ $$rc -eq 5 ]]; then echo "eda-alerts: pytest collected no test: that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 

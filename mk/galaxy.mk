@@ -13,7 +13,7 @@ role-docs: venv
 .PHONY: collection-test
 
 collection-test: venv lab-images
-	@mkdir -p "$(BUILD)/pytest"; rc=0; python -m pytest tests/collection -p no:cacheprovider --basetemp="$(BUILD)/pytest/collection-test" $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; python -m pytest tests/collection -p no:cacheprovider --basetemp="$$(mktemp -d -t reaper-collection-test.XXXXXX)" $(PYTEST_ARGS) || rc=$$?; \
 	if [[ $$rc -eq 5 ]]; then echo "collection-test: pytest collected no test: that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 

@@ -12,7 +12,7 @@ REPORT_APT := chromium=chromium chromedriver=chromium-driver
 
 report-test: venv
 	@bash tools/apt-ensure.sh $(REPORT_APT)
-	@mkdir -p "$(BUILD)/pytest"; rc=0; python -m pytest tests/report -p no:cacheprovider --basetemp="$(BUILD)/pytest/report-test" $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; python -m pytest tests/report -p no:cacheprovider --basetemp="$$(mktemp -d -t reaper-report-test.XXXXXX)" $(PYTEST_ARGS) || rc=$$?; \
 	if [[ $$rc -eq 5 ]]; then echo "report-test: pytest collected no test: that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 
