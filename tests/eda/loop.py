@@ -21,6 +21,7 @@
 #   python3 tests/eda/loop.py --host reaper-eda-loop --node-exporter 127.0.0.1:19110 \
 #       --rules build/eda-loop/rules.yml --eda-venv .venv-eda --workdir build/eda-loop/run
 import argparse
+import copy
 import json
 import os
 import re
@@ -595,7 +596,7 @@ def run_loop(args, timeline, procs, ports, token):
 
 def replay_then_mark(hook, token, replay, unit, procs):
     """Post a resolved copy of REPLAY for UNIT; wait (bounded) until the rulebook notes it."""
-    mark = json.loads(json.dumps(replay))
+    mark = copy.deepcopy(replay)
     mark["status"] = "resolved"
     mark["alerts"][0].update(status="resolved", fingerprint="mark", endsAt=mark["alerts"][0]["startsAt"])
     mark["alerts"][0]["labels"] = dict(mark["alerts"][0]["labels"], unit=unit)
